@@ -1,0 +1,35 @@
+# The ROS 2 PyPI wheels export CMake targets whose include folders name paths of the machine that
+# built them (/opt/python/cp311-cp311/include/python3.11 and a numpy include folder). CMake refuses
+# imported targets with non-existent include paths, so point them at this interpreter's folders.
+# Include after the find_package() calls; a no-op on a regular ROS 2 install.
+find_package(Python3 REQUIRED COMPONENTS Interpreter Development NumPy)
+
+function(_had_fix_target tgt)
+  get_target_property(_dirs ${tgt} INTERFACE_INCLUDE_DIRECTORIES)
+  if(NOT _dirs)
+    return()
+  endif()
+  set(_fixed "")
+  set(_changed FALSE)
+  foreach(_d IN LISTS _dirs)
+    if(_d MATCHES "^/opt/python/.*/include/python3" )
+      list(APPEND _fixed ${Python3_INCLUDE_DIRS})
+      set(_changed TRUE)
+    elseif(_d MATCHES "numpy" AND NOT EXISTS "${_d}")
+      list(APPEND _fixed ${Python3_NumPy_INCLUDE_DIRS})
+      set(_changed TRUE)
+    else()
+      list(APPEND _fixed "${_d}")
+    endif()
+  endforeach()
+  if(_changed)
+    set_target_properties(${tgt} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_fixed}")
+  endif()
+endfunction()
+
+function(had_fix_wheel_include_dirs)
+  get_property(_targets DIRECTORY PROPERTY IMPORTED_TARGETS)
+  foreach(_t IN LISTS _targets)
+    _had_fix_target(${_t})
+  endforeach()
+endfunction()
