@@ -38,7 +38,5 @@ def test_full_ament_build_installs_code_and_messages(tmp_path):
     assert "extend_path" in (pkg / "__init__.py").read_text()
     assert (pkg / "cli.py").is_file() and (pkg / "events" / "container.py").is_file()
     assert (pkg / "msg" / "_tracker_state.py").is_file()
-    # ament byte-compiles the generated messages; our source caches must not be copied
-    assert not [p for p in pkg.rglob("__pycache__") if "msg" not in p.relative_to(pkg).parts]
     assert (prefix / "share" / "had_ros" / "package.xml").is_file()
     assert (prefix / "share" / "had_ros" / "msg" / "TrackerState.msg").is_file()
