@@ -46,8 +46,11 @@ $(STAMPS)/interfaces: $(STAMPS)/deps $(INTERFACE_SRCS)
 	scripts/build_interfaces.sh $(VENV) build/had_ros_msgs . -DHAD_ROS_INTERFACES_ONLY=ON
 	@# rosidl leaves an empty site-packages/had_ros/__init__.py that would hide the source package;
 	@# without it that folder is a namespace portion that had_ros/__init__.py adds to its path.
+	@# Its had_ros egg-info would make pip treat the messages as an old had_ros install and delete
+	@# them when installing the editable package.
 	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  if [ -f $$site/had_ros/__init__.py ] && [ ! -s $$site/had_ros/__init__.py ]; then rm $$site/had_ros/__init__.py; fi
+	  if [ -f $$site/had_ros/__init__.py ] && [ ! -s $$site/had_ros/__init__.py ]; then rm $$site/had_ros/__init__.py; fi; \
+	  rm -rf $$site/had_ros-*.egg-info
 	touch $@
 
 $(STAMPS)/package: $(STAMPS)/deps setup.py setup.cfg

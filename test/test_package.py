@@ -73,3 +73,20 @@ def test_help_does_not_import_torch():
     code = "import sys; from had_ros import cli; cli._top_parser().format_help(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_builds_a_pip_wheel_with_the_code_and_the_cli(tmp_path):
+    """What `pip install .` into a plain venv installs (no ROS needed for the library)."""
+    import zipfile
+
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("had_ros-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "had_ros/cli.py" in names and "had_ros/events/container.py" in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "had = had_ros.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert not any("/msg/_" in n for n in names), "generated messages must not leak into the wheel"
