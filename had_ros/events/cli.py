@@ -1,0 +1,67 @@
+"""`had events info PATH`: what an event file holds."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from had_ros.errors import EventFileError
+
+
+def add_events_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="events_command", metavar="SUBCOMMAND")
+    info = sub.add_parser(
+        "info", help="resolution, event count, duration, rate and ON fraction of an event file",
+        description="Summarise an event file (.raw EVT3, .aedat4 or had_ros .npz).",
+    )
+    info.add_argument("path", type=Path, help="event file")
+    info.set_defaults(func=run_info)
+
+
+def file_summary(path: Path) -> dict:
+    """The numbers `had events info` prints, as a dict."""
+    from had_ros.events import io
+
+    path = Path(path)
+    if not path.exists():
+        raise EventFileError(f"{path}: no such event file")
+    kind = io._kind(path) if path.is_file() else None
+    triggers = None
+    if kind == "raw":
+        events, trig = io.read_raw(path, with_triggers=True)
+        triggers = len(trig)
+        fmt = "Prophesee .raw (EVT3)"
+    elif kind == "aedat4":
+        events = io.read_events(path)
+        fmt = "AEDAT4"
+    else:
+        events = io.read_events(path)
+        fmt = f"had_ros event file ({io.OWN_FORMAT})"
+    n = len(events)
+    duration_ns = int(events.t[-1] - events.t[0]) if n > 1 else 0
+    return {
+        "path": str(path), "format": fmt, "width": events.width, "height": events.height, "events": n,
+        "t_start_ns": events.t_start, "t_end_ns": events.t_end, "duration_s": duration_ns / 1e9,
+        "rate_mev_s": (n / (duration_ns / 1e9) / 1e6) if duration_ns > 0 else None,
+        "on_fraction": float(np.count_nonzero(events.p) / n) if n else None,
+        "triggers": triggers,
+    }
+
+
+def run_info(args: argparse.Namespace) -> int:
+    s = file_summary(args.path)
+    print(f"file:        {s['path']}")
+    print(f"format:      {s['format']}")
+    print(f"resolution:  {s['width']}x{s['height']}")
+    print(f"events:      {s['events']}")
+    if s["events"]:
+        print(f"time:        {s['t_start_ns'] / 1e9:.6f} .. {s['t_end_ns'] / 1e9:.6f} s")
+    print(f"duration:    {s['duration_s']:.6f} s")
+    rate = s["rate_mev_s"]
+    print(f"rate:        {rate:.4f} Mev/s" if rate is not None else "rate:        n/a")
+    on = s["on_fraction"]
+    print(f"ON fraction: {on:.4f}" if on is not None else "ON fraction: n/a")
+    if s["triggers"]:
+        print(f"triggers:    {s['triggers']}")
+    return 0

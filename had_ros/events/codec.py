@@ -1,0 +1,121 @@
+"""What every stream decoder shares: the trigger container, the counters and the byte carry-over.
+
+A decoder is stateful: one instance decodes the packets of one stream in order. Bytes that do
+not fill a whole word at the end of a packet are kept and prefixed to the next packet, so a
+stream may be cut at any byte boundary.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from had_ros.errors import DecodeError
+from had_ros.events.container import Events
+
+MAX_SENSOR_SIZE = 1 << 16
+
+
+@dataclass(frozen=True)
+class Triggers:
+    """External trigger edges: ``t`` int64 ns (sensor clock), ``p`` uint8 edge (1 = rising),
+    ``id`` uint8 trigger channel."""
+
+    t: np.ndarray
+    p: np.ndarray
+    id: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "Triggers":
+        return cls(np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.uint8))
+
+    @classmethod
+    def concatenate(cls, parts: list["Triggers"]) -> "Triggers":
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("t", "p", "id")))
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+def as_byte_view(buf, encoding: str) -> memoryview:
+    """A flat byte view of ``buf`` (bytes, bytearray, memoryview, uint8 array, list of ints)."""
+    if isinstance(buf, np.ndarray):
+        if buf.dtype != np.uint8:
+            buf = np.ascontiguousarray(buf).view(np.uint8)
+        return memoryview(np.ascontiguousarray(buf).reshape(-1))
+    if isinstance(buf, (list, tuple)):  # EventPacket.events arrives as a list in some rclpy paths
+        try:
+            return memoryview(bytes(buf))
+        except (TypeError, ValueError) as exc:
+            raise DecodeError(f"{encoding} packet: a list of byte values 0..255 was expected ({exc})") from None
+    try:
+        view = memoryview(buf)
+    except TypeError:
+        raise DecodeError(
+            f"{encoding} packet must be bytes-like (bytes, bytearray, memoryview, uint8 array), "
+            f"got {type(buf).__name__}"
+        ) from None
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+class StreamDecoder:
+    """Base of the decoders: sensor size checks, counters, the partial-word carry-over.
+
+    ``stats`` counts what was skipped, by reason (never silently). ``triggers`` holds the
+    trigger edges of the latest ``decode`` call (empty for encodings without triggers).
+    """
+
+    encoding = ""
+    word_bytes = 1
+
+    def __init__(self, width: int, height: int) -> None:
+        width, height = int(width), int(height)
+        if not (0 < width <= MAX_SENSOR_SIZE and 0 < height <= MAX_SENSOR_SIZE):
+            raise DecodeError(
+                f"{self.encoding} decoder: sensor size {width}x{height} must be within 1..{MAX_SENSOR_SIZE}"
+            )
+        self.width = width
+        self.height = height
+        self.triggers = Triggers.empty()
+        self._pending = b""
+        self.stats: dict[str, int] = {"packets": 0, "bytes": 0, "events": 0, "triggers": 0,
+                                      "out_of_sensor": 0, "time_backwards": 0, "truncated_bytes": 0}
+
+    def reset(self) -> None:
+        """Forget the stream state (start of a new stream); counters are kept."""
+        self._pending = b""
+        self.triggers = Triggers.empty()
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete word waiting for the next packet."""
+        return len(self._pending)
+
+    def finish(self) -> int:
+        """End of stream: drop (and count in ``stats['truncated_bytes']``) an incomplete last word.
+
+        Returns the number of bytes dropped."""
+        dropped = len(self._pending)
+        self.stats["truncated_bytes"] += dropped
+        self._pending = b""
+        return dropped
+
+    def _whole_words(self, buf) -> bytes | memoryview:
+        """The packet with the previous packet's partial word prefixed, cut at a word boundary;
+        the remainder is kept for the next packet."""
+        view = as_byte_view(buf, self.encoding)
+        self.stats["packets"] += 1
+        self.stats["bytes"] += len(view)
+        if self._pending:
+            data: bytes | memoryview = self._pending + bytes(view)
+        else:
+            data = view
+        cut = len(data) - len(data) % self.word_bytes
+        self._pending = bytes(data[cut:])
+        return data[:cut]
+
+    def _empty(self) -> Events:
+        return Events.empty(self.width, self.height)

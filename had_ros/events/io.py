@@ -1,0 +1,220 @@
+"""Event files: Prophesee .raw (EVT3), AEDAT4 (.aedat4) and had_ros's own .npz format.
+
+Own format ("had_events/1"): an uncompressed or deflated numpy .npz (zip of .npy, no pickle)
+holding x uint16, y uint16, t int64 ns, p uint8 (1 = ON), width and height (0-d int64) and
+format (0-d str "had_events/1"). Any numpy or zip tool can read it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from had_ros.errors import DecodeError, EventFileError
+from had_ros.events.codec import Triggers
+from had_ros.events.container import Events
+from had_ros.events.evt3 import MAX_COORD, Evt3Decoder, encode_evt3
+
+OWN_FORMAT = "had_events/1"
+AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
+_CHUNK_BYTES = 1 << 25  # decode .raw files 32 MiB at a time to bound peak memory
+_HEADER_LIMIT = 1 << 20
+
+
+# -- Prophesee .raw ------------------------------------------------------------------------------
+def parse_raw_header(f: BinaryIO) -> tuple[dict[str, str], int]:
+    """Read the '%' text header at the start of ``f``; returns (fields, data offset).
+
+    Fields map the first word of each line to the rest ('geometry' -> '346x260'). The header
+    ends at '% end' (newer files) or at the first line that is not header text (older files):
+    a header line is printable ASCII starting with '% ', so binary data that happens to
+    start with the byte '%' is not taken for text."""
+    head = f.read(_HEADER_LIMIT)
+    fields: dict[str, str] = {}
+    pos = 0
+    while head[pos:pos + 1] == b"%":
+        end = head.find(b"\n", pos)
+        if end < 0:
+            break
+        line = head[pos:end].rstrip(b"\r")
+        if line.strip() == b"% end":
+            pos = end + 1
+            break
+        if not (line == b"%" or line.startswith(b"% ")) or any(c < 0x20 or c > 0x7E for c in line):
+            break
+        key, _, value = line[2:].decode("ascii").strip().partition(" ")
+        if key:
+            fields[key] = value.strip()
+        pos = end + 1
+    return fields, pos
+
+
+def raw_format(fields: dict[str, str], name: str) -> tuple[str, int, int]:
+    """(encoding, width, height) from the header fields of a .raw file.
+
+    Raises EventFileError when the header names no encoding or no resolution."""
+    encoding = None
+    params: dict[str, str] = {}
+    if "format" in fields:
+        encoding, *rest = fields["format"].split(";")
+        params = dict(part.split("=", 1) for part in rest if "=" in part)
+        encoding = encoding.strip().upper()
+    elif "evt" in fields:
+        encoding = {"3.0": "EVT3", "2.0": "EVT2", "2.1": "EVT21"}.get(fields["evt"], f"evt {fields['evt']}")
+    elif "plugin_name" in fields:
+        match = re.search(r"evt(\d+)", fields["plugin_name"].lower())
+        encoding = f"EVT{match.group(1)}" if match else None
+    if encoding is None:
+        raise EventFileError(
+            f"{name}: the .raw header names no event encoding (expected '% evt 3.0' or "
+            f"'% format EVT3;height=H;width=W'); header keys found: {sorted(fields) or 'none'}"
+        )
+    width = height = None
+    if "width" in params and "height" in params:
+        width, height = params["width"], params["height"]
+    elif "geometry" in fields:
+        match = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", fields["geometry"])
+        if match:
+            width, height = match.groups()
+    else:
+        lower = {k.lower(): v for k, v in fields.items()}
+        width, height = lower.get("width"), lower.get("height")
+    try:
+        width, height = int(width), int(height)
+    except (TypeError, ValueError):
+        raise EventFileError(
+            f"{name}: the .raw header gives no sensor resolution (expected '% geometry WxH' or "
+            f"'% format EVT3;height=H;width=W')"
+        ) from None
+    return encoding, width, height
+
+
+def read_raw(path: str | os.PathLike, with_triggers: bool = False):
+    """Events of a Prophesee EVT3 .raw file (and its Triggers when ``with_triggers``).
+
+    Raises EventFileError for a missing file, an encoding other than EVT3 or a header without
+    resolution. A truncated last word is dropped (the decoder counts it)."""
+    path = Path(path)
+    _require_file(path)
+    with open(path, "rb") as f:
+        fields, offset = parse_raw_header(f)
+        encoding, width, height = raw_format(fields, str(path))
+        if encoding != "EVT3":
+            raise EventFileError(f"{path}: event encoding {encoding} is not supported (supported: EVT3)")
+        f.seek(offset)
+        decoder = Evt3Decoder(width, height)
+        size = path.stat().st_size - offset
+        parts, triggers = [], []
+        from tqdm import tqdm
+
+        with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=size < 4 * _CHUNK_BYTES,
+                  leave=False) as bar:
+            while chunk := f.read(_CHUNK_BYTES):
+                parts.append(decoder.decode(chunk))
+                triggers.append(decoder.triggers)
+                bar.update(len(chunk))
+        decoder.finish()
+    events = Events.concatenate(parts, width, height)
+    return (events, Triggers.concatenate(triggers)) if with_triggers else events
+
+
+def raw_header_text(width: int, height: int, extra: dict[str, str] | None = None) -> bytes:
+    lines = ["% evt 3.0", f"% format EVT3;height={height};width={width}", f"% geometry {width}x{height}",
+             "% generator had_ros"]
+    lines += [f"% {k} {v}" for k, v in (extra or {}).items()]
+    lines.append("% end")
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def write_raw(path: str | os.PathLike, events: Events, header: dict[str, str] | None = None) -> None:
+    """Write a Prophesee-style EVT3 .raw file: '% evt 3.0', '% format EVT3;height=H;width=W',
+    '% geometry WxH', '% end', then the EVT3 words (times floored to µs).
+
+    Raises EventFileError when the sensor is larger than EVT3's 2048x2048."""
+    if events.width > MAX_COORD or events.height > MAX_COORD:
+        raise EventFileError(
+            f"{path}: EVT3 holds sensors up to {MAX_COORD}x{MAX_COORD}, got {events.width}x{events.height}"
+        )
+    for key, value in (header or {}).items():
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", key) or "\n" in str(value):
+            raise EventFileError(f"{path}: bad .raw header field {key!r}: {value!r}")
+    words = encode_evt3(events)
+    with open(path, "wb") as f:
+        f.write(raw_header_text(events.width, events.height, header))
+        f.write(words)
+
+
+# -- own format ------------------------------------------------------------------------------------
+def write_events(path: str | os.PathLike, events: Events, compress: bool = False) -> None:
+    """Write events in had_ros's own format (.npz, see the module docstring) at exactly ``path``."""
+    arrays = dict(x=events.x, y=events.y, t=events.t, p=events.p,
+                  width=np.int64(events.width), height=np.int64(events.height),
+                  format=np.array(OWN_FORMAT))
+    with open(path, "wb") as f:
+        (np.savez_compressed if compress else np.savez)(f, **arrays)
+
+
+def read_own(path: str | os.PathLike) -> Events:
+    """Events of a had_ros .npz event file. Raises EventFileError naming a missing or bad field."""
+    path = Path(path)
+    _require_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = {"x", "y", "t", "p", "width", "height"} - set(z.files)
+            if missing:
+                raise EventFileError(f"{path}: not a had_ros event file, missing fields {sorted(missing)}")
+            fmt = str(z["format"]) if "format" in z.files else OWN_FORMAT
+            if fmt != OWN_FORMAT:
+                raise EventFileError(f"{path}: event file format {fmt!r} is not {OWN_FORMAT!r}")
+            ev = Events.from_arrays(z["x"], z["y"], z["t"], z["p"], int(z["width"]), int(z["height"]))
+    except (ValueError, OSError, KeyError) as exc:
+        if isinstance(exc, EventFileError):
+            raise
+        raise EventFileError(f"{path}: cannot read as a had_ros .npz event file ({exc})") from None
+    except DecodeError as exc:
+        raise EventFileError(f"{path}: {exc}") from None
+    return ev
+
+
+# -- dispatch --------------------------------------------------------------------------------------
+def read_events(path: str | os.PathLike) -> Events:
+    """Events of a file: Prophesee .raw (EVT3), .aedat4, or had_ros .npz (chosen by suffix,
+    else by the file's first bytes). Raises EventFileError for a missing or unknown file."""
+    path = Path(path)
+    _require_file(path)
+    kind = _kind(path)
+    if kind == "raw":
+        return read_raw(path)
+    if kind == "aedat4":
+        from had_ros.events.aedat4 import read_aedat4
+
+        return read_aedat4(path)
+    return read_own(path)
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".raw", ".aedat4", ".npz"):
+        return {".raw": "raw", ".aedat4": "aedat4", ".npz": "own"}[suffix]
+    with open(path, "rb") as f:
+        head = f.read(len(AEDAT4_MAGIC))
+    if head.startswith(AEDAT4_MAGIC):
+        return "aedat4"
+    if head.startswith(b"PK"):
+        return "own"
+    if head.startswith(b"% "):
+        return "raw"
+    raise EventFileError(
+        f"{path}: unknown event file format (expected a Prophesee .raw with '%' header, an "
+        f".aedat4 file or a had_ros .npz event file)"
+    )
+
+
+def _require_file(path: Path) -> None:
+    if not path.exists():
+        raise EventFileError(f"{path}: no such event file")
+    if not path.is_file():
+        raise EventFileError(f"{path}: is not a file")

@@ -1,0 +1,122 @@
+"""The 64-bit 'mono' and 'trigger' encodings of event_camera_msgs (see ../shared/DESIGN.md).
+
+mono: little-endian uint64 per event, bits 0-31 dt ns (t = time_base + dt), bits 32-47 x,
+bits 48-62 y, bit 63 polarity. trigger: bits 0-31 dt ns, bit 63 edge.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from had_ros.errors import DecodeError
+from had_ros.events.codec import StreamDecoder, Triggers
+from had_ros.events.container import Events
+
+_DT_LIMIT = 1 << 32
+
+
+class MonoDecoder(StreamDecoder):
+    """Stateful 'mono' decoder: ``decode(buf, time_base=0)`` with time_base in ns (the
+    EventPacket field); a partial trailing word waits for the next packet.
+
+    Raises DecodeError for a buffer that is not bytes-like or a negative time_base. Counted
+    skips (``stats``): ``out_of_sensor``, ``time_backwards`` (events older than one already
+    decoded: dropped, so the output stays sorted), ``truncated_bytes`` (at ``finish()``).
+    """
+
+    encoding = "mono"
+    word_bytes = 8
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__(width, height)
+        self._t_max = np.iinfo(np.int64).min
+
+    def reset(self) -> None:
+        super().reset()
+        self._t_max = np.iinfo(np.int64).min
+
+    def decode(self, buf, time_base: int = 0) -> Events:
+        time_base = _check_time_base(time_base, self.encoding)
+        data = self._whole_words(buf)
+        if not len(data):
+            return self._empty()
+        words = np.frombuffer(data, dtype="<u8")
+        t = (words & 0xFFFFFFFF).astype(np.int64) + time_base
+        x = ((words >> 32) & 0xFFFF).astype(np.uint16)
+        y = ((words >> 48) & 0x7FFF).astype(np.uint16)
+        p = (words >> 63).astype(np.uint8)
+        t_max = np.maximum.accumulate(t)
+        np.maximum(t_max, self._t_max, out=t_max)
+        self._t_max = int(t_max[-1])
+        in_time = t >= t_max
+        inside = (x < self.width) & (y < self.height)
+        valid = in_time & inside
+        self.stats["time_backwards"] += int((~in_time).sum())
+        self.stats["out_of_sensor"] += int((in_time & ~inside).sum())
+        if not valid.all():
+            keep = np.flatnonzero(valid)
+            x, y, t, p = x[keep], y[keep], t[keep], p[keep]
+        self.stats["events"] += len(t)
+        return Events(x, y, t, p, self.width, self.height)
+
+
+class TriggerDecoder(StreamDecoder):
+    """Stateful 'trigger' decoder. ``decode(buf, time_base=0)`` returns no events (triggers
+    are not pixel events); the edges are in ``self.triggers`` (id 0). Raises DecodeError for a
+    buffer that is not bytes-like or a negative time_base."""
+
+    encoding = "trigger"
+    word_bytes = 8
+
+    def decode(self, buf, time_base: int = 0) -> Events:
+        time_base = _check_time_base(time_base, self.encoding)
+        data = self._whole_words(buf)
+        words = np.frombuffer(data, dtype="<u8")
+        t = (words & 0xFFFFFFFF).astype(np.int64) + time_base
+        self.triggers = Triggers(t, (words >> 63).astype(np.uint8), np.zeros(len(t), np.uint8))
+        self.stats["triggers"] += len(t)
+        return self._empty()
+
+
+def _check_time_base(time_base, encoding: str) -> int:
+    try:
+        value = int(time_base)
+    except (TypeError, ValueError):
+        raise DecodeError(f"{encoding} packet: time_base must be an integer (ns), got {time_base!r}") from None
+    if value < 0:
+        raise DecodeError(f"{encoding} packet: time_base must be >= 0 ns, got {value}")
+    return value
+
+
+def encode_mono(events: Events, time_base: int) -> bytes:
+    """Encode events as 'mono' words relative to ``time_base`` (ns).
+
+    Raises DecodeError when an event time is before time_base or 2**32 ns (4.29 s) or more
+    after it, or when x >= 65536 or y >= 32768 (the field widths)."""
+    time_base = _check_time_base(time_base, "mono")
+    if not len(events):
+        return b""
+    dt = events.t - time_base
+    if dt.min() < 0 or dt.max() >= _DT_LIMIT:
+        raise DecodeError(
+            f"encode_mono: event times must be within [time_base, time_base + 2**32) ns, got "
+            f"dt in [{int(dt.min())}, {int(dt.max())}] for time_base {time_base}"
+        )
+    if int(events.y.max()) >= 1 << 15:
+        raise DecodeError(f"encode_mono: y must be < 32768, got {int(events.y.max())}")
+    words = (dt.astype(np.uint64) | (events.x.astype(np.uint64) << np.uint64(32))
+             | (events.y.astype(np.uint64) << np.uint64(48))
+             | ((events.p.astype(np.uint64) & np.uint64(1)) << np.uint64(63)))
+    return words.astype("<u8", copy=False).tobytes()
+
+
+def encode_trigger(t: np.ndarray, edge: np.ndarray, time_base: int) -> bytes:
+    """Encode trigger edges (times ns, edge 0/1) as 'trigger' words relative to time_base."""
+    time_base = _check_time_base(time_base, "trigger")
+    t = np.asarray(t, np.int64)
+    if not len(t):
+        return b""
+    dt = t - time_base
+    if dt.min() < 0 or dt.max() >= _DT_LIMIT:
+        raise DecodeError("encode_trigger: trigger times must be within [time_base, time_base + 2**32) ns")
+    words = dt.astype(np.uint64) | ((np.asarray(edge, np.uint64) & np.uint64(1)) << np.uint64(63))
+    return words.astype("<u8", copy=False).tobytes()

@@ -1,0 +1,191 @@
+"""Dense event representations, the same numbers on numpy (CPU) and torch (CPU or GPU).
+
+- voxel grid (bins, H, W): each event adds its polarity (ON +1, OFF -1) to the two time bins
+  around its normalised time tn = (bins - 1) * (t - t0) / (t1 - t0), weighted linearly
+  (1 - frac to floor(tn), frac to floor(tn) + 1). Only events with t0 <= t < t1 count.
+- count histogram (2, H, W): events per pixel, channel 0 = OFF, 1 = ON.
+- time surface (2, H, W): exp(-(t_ref - t_last) / tau) of each pixel's latest event per
+  polarity, 0 where a pixel has none.
+
+Events with x >= width or y >= height are dropped (callers crop by shifting coordinates
+first). numpy sums with np.bincount in float64 and torch with index_add_ in float64, both
+returning float32, so the two agree to float32 rounding.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from had_ros.errors import DecodeError
+from had_ros.events.container import Events
+
+
+def _check_size(height: int, width: int, bins: int = 1) -> tuple[int, int, int]:
+    height, width, bins = int(height), int(width), int(bins)
+    if height <= 0 or width <= 0 or bins <= 0:
+        raise DecodeError(f"representation size must be positive, got bins={bins}, {height}x{width}")
+    return height, width, bins
+
+
+def _pixel_index(x: np.ndarray, y: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Flat pixel index y * W + x (intp), and a keep mask when some events fall outside."""
+    pix = y.astype(np.intp)
+    pix *= width
+    pix += x
+    inside = None
+    if len(x) and (int(x.max()) >= width or int(y.max()) >= height):
+        inside = (x < width) & (y < height)
+    return pix, inside
+
+
+# -- numpy --------------------------------------------------------------------------------------
+def voxel_grid(events: Events, bins: int, height: int, width: int, t0: int, t1: int) -> np.ndarray:
+    """(bins, height, width) float32 voxel grid of the events with t0 <= t < t1 (ns)."""
+    height, width, bins = _check_size(height, width, bins)
+    if t1 <= t0:
+        raise DecodeError(f"voxel_grid: empty time window [{t0}, {t1}) ns")
+    if not events.is_sorted():
+        events = events[np.argsort(events.t, kind="stable")]
+    events = events.time_window(t0, t1)
+    hw = height * width
+    out = np.zeros((bins, hw), np.float32)
+    if not len(events):
+        return out.reshape(bins, height, width)
+    pix, inside = _pixel_index(events.x, events.y, height, width)
+    tn = np.multiply(events.t - t0, (bins - 1) / (t1 - t0))
+    pol = events.p.astype(np.float64)
+    pol *= 2.0
+    pol -= 1.0
+    if inside is not None:
+        pix, tn, pol = pix[inside], tn[inside], pol[inside]
+    # Sorted times make each lower bin a contiguous run of events: bin b's grid is the
+    # pol * (1 - frac) of run b plus the pol * frac of run b - 1, one bincount each.
+    ends = np.searchsorted(tn, np.arange(1, bins + 1), side="left")
+    start, carry = 0, None
+    for b in range(bins):
+        run = slice(start, int(ends[b]))
+        start = int(ends[b])
+        grid, carry = carry, None
+        if run.start < run.stop:
+            upper = tn[run] - b
+            upper *= pol[run]
+            lower = pol[run] - upper
+            counts = np.bincount(pix[run], lower, minlength=hw)
+            grid = counts if grid is None else np.add(grid, counts, out=grid)
+            if b + 1 < bins:  # weight for bin `bins` is always 0 (tn < bins - 1)
+                carry = np.bincount(pix[run], upper, minlength=hw)
+        if grid is not None:
+            out[b] = grid
+    return out.reshape(bins, height, width)
+
+
+def count_histogram(events: Events, height: int, width: int) -> np.ndarray:
+    """(2, height, width) float32 event counts; channel 0 = OFF, 1 = ON."""
+    height, width, _ = _check_size(height, width)
+    hw = height * width
+    pix, inside = _pixel_index(events.x, events.y, height, width)
+    pix += events.p.astype(np.intp) * hw
+    if inside is not None:
+        pix = pix[inside]
+    return np.bincount(pix, minlength=2 * hw).astype(np.float32).reshape(2, height, width)
+
+
+def time_surface(events: Events, height: int, width: int, tau_ns: float, t_ref: int | None = None) -> np.ndarray:
+    """(2, height, width) float32 exponentially decaying time surface at time ``t_ref`` (ns;
+    default: the latest event). Events after t_ref are ignored. ``tau_ns`` is the decay."""
+    height, width, _ = _check_size(height, width)
+    if not tau_ns > 0:
+        raise DecodeError(f"time_surface: tau must be > 0 ns, got {tau_ns}")
+    hw = height * width
+    out = np.zeros(2 * hw, np.float64)
+    if not len(events):
+        return out.astype(np.float32).reshape(2, height, width)
+    t_ref = int(events.t.max()) if t_ref is None else int(t_ref)
+    pix, inside = _pixel_index(events.x, events.y, height, width)
+    pix += events.p.astype(np.intp) * hw
+    keep = events.t <= t_ref
+    if inside is not None:
+        keep &= inside
+    pix, t = pix[keep], events.t[keep]
+    if not len(t):
+        return out.astype(np.float32).reshape(2, height, width)
+    # Latest time per pixel: sort by pixel (stable), then the max of each pixel's group.
+    order = np.argsort(pix, kind="stable")
+    pix, t = pix[order], t[order]
+    starts = np.flatnonzero(np.concatenate(([True], pix[1:] != pix[:-1])))
+    latest = np.maximum.reduceat(t, starts)
+    out[pix[starts]] = np.exp(-(t_ref - latest).astype(np.float64) / float(tau_ns))
+    return out.astype(np.float32).reshape(2, height, width)
+
+
+# -- torch --------------------------------------------------------------------------------------
+def _torch_inputs(x, y, t, p, device):
+    import torch
+
+    def as_tensor(a, dtype):
+        if isinstance(a, torch.Tensor):
+            return a.to(device=device, dtype=dtype)
+        return torch.as_tensor(np.asarray(a), device=device).to(dtype)
+
+    return (as_tensor(x, torch.int64), as_tensor(y, torch.int64), as_tensor(t, torch.int64),
+            as_tensor(p, torch.int64))
+
+
+def voxel_grid_torch(x, y, t, p, bins: int, height: int, width: int, t0: int, t1: int, device="cpu"):
+    """voxel_grid on torch: x, y, t (ns), p as tensors or arrays; returns a float32 tensor
+    (bins, height, width) on ``device``."""
+    import torch
+
+    height, width, bins = _check_size(height, width, bins)
+    if t1 <= t0:
+        raise DecodeError(f"voxel_grid_torch: empty time window [{t0}, {t1}) ns")
+    x, y, t, p = _torch_inputs(x, y, t, p, device)
+    keep = (t >= t0) & (t < t1) & (x < width) & (y < height)
+    x, y, t, p = x[keep], y[keep], t[keep], p[keep]
+    hw = height * width
+    tn = (t - t0).to(torch.float64) * ((bins - 1) / (t1 - t0))
+    lower = tn.to(torch.int64)
+    frac = tn - lower
+    pol = p.to(torch.float64) * 2.0 - 1.0
+    idx = lower * hw + y * width + x
+    grid = torch.zeros((bins + 1) * hw, dtype=torch.float64, device=device)
+    grid.index_add_(0, idx, pol * (1.0 - frac))
+    grid.index_add_(0, idx + hw, pol * frac)
+    return grid[:bins * hw].to(torch.float32).reshape(bins, height, width)
+
+
+def count_histogram_torch(x, y, p, height: int, width: int, device="cpu"):
+    """count_histogram on torch; returns a float32 tensor (2, height, width)."""
+    import torch
+
+    height, width, _ = _check_size(height, width)
+    x, y, _, p = _torch_inputs(x, y, p, p, device)
+    keep = (x < width) & (y < height)
+    idx = (p * (height * width) + y * width + x)[keep]
+    counts = torch.bincount(idx, minlength=2 * height * width)
+    return counts.to(torch.float32).reshape(2, height, width)
+
+
+def time_surface_torch(x, y, t, p, height: int, width: int, tau_ns: float, t_ref: int | None = None,
+                       device="cpu"):
+    """time_surface on torch; returns a float32 tensor (2, height, width)."""
+    import torch
+
+    height, width, _ = _check_size(height, width)
+    if not tau_ns > 0:
+        raise DecodeError(f"time_surface_torch: tau must be > 0 ns, got {tau_ns}")
+    x, y, t, p = _torch_inputs(x, y, t, p, device)
+    hw = height * width
+    out = torch.zeros(2 * hw, dtype=torch.float64, device=device)
+    if not len(t):
+        return out.to(torch.float32).reshape(2, height, width)
+    t_ref = int(t.max()) if t_ref is None else int(t_ref)
+    keep = (x < width) & (y < height) & (t <= t_ref)
+    idx = (p * hw + y * width + x)[keep]
+    t = t[keep]
+    if not len(t):
+        return out.to(torch.float32).reshape(2, height, width)
+    latest = torch.full((2 * hw,), torch.iinfo(torch.int64).min, dtype=torch.int64, device=device)
+    latest.scatter_reduce_(0, idx, t, reduce="amax")
+    seen = latest > torch.iinfo(torch.int64).min
+    out[seen] = torch.exp(-(t_ref - latest[seen]).to(torch.float64) / float(tau_ns))
+    return out.to(torch.float32).reshape(2, height, width)

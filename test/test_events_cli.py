@@ -1,0 +1,64 @@
+"""`had events info` and a smoke run of `had bench events` (no timing asserted)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from had_ros import cli
+from had_ros.events import Events, write_events, write_raw
+
+
+def sample(n=4000, w=320, h=240):
+    rng = np.random.default_rng(5)
+    t = np.sort(rng.integers(2_000_000, 2_002_000_000, n)) // 1000 * 1000
+    t[0], t[-1] = 2_000_000, 2_002_000_000
+    p = np.zeros(n, np.uint8)
+    p[: n // 4] = 1
+    rng.shuffle(p)
+    return Events.from_arrays(rng.integers(0, w, n), rng.integers(0, h, n), t, p, w, h)
+
+
+@pytest.mark.parametrize("name", ["rec.raw", "rec.npz"])
+def test_events_info_prints_the_numbers(tmp_path, capsys, name):
+    ev = sample()
+    path = tmp_path / name
+    (write_raw if name.endswith(".raw") else write_events)(path, ev)
+    assert cli.main(["events", "info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "resolution:  320x240" in out
+    assert "events:      4000" in out
+    assert "duration:    2.000000 s" in out
+    assert "rate:        0.0020 Mev/s" in out
+    assert "ON fraction: 0.2500" in out
+
+
+def test_events_info_errors(tmp_path, capsys):
+    assert cli.main(["events", "info", str(tmp_path / "missing.raw")]) == 1
+    assert "had events: error:" in capsys.readouterr().err
+    bad = tmp_path / "bad.raw"
+    bad.write_bytes(b"% evt 2.0\n% geometry 4x4\n% end\n\x00\x00")
+    assert cli.main(["events", "info", str(bad)]) == 1
+    assert "EVT2 is not supported" in capsys.readouterr().err
+
+
+def test_events_info_as_a_command(tmp_path):
+    path = tmp_path / "rec.raw"
+    write_raw(path, sample(100))
+    out = subprocess.run([sys.executable, "-m", "had_ros.cli", "events", "info", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "events:      100" in out
+
+
+def test_bench_events_smoke(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert cli.main(["bench", "events", "--events", "20000", "--repeat", "1", "--width", "320",
+                     "--height", "240", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["events"] == 20000
+    assert res["decode"]["had_ros (one call)"]["same_events"] is True
+    assert res["decode"]["had_ros read_raw (file)"]["same_events"] is True
+    assert "numpy, whole stream" in res["voxel_grid"]
+    assert res["voxel_grid"]["torch cpu, whole stream"]["max_abs_diff_vs_numpy"] < 1e-4
+    assert "voxel_grid_numpy_mev_s" in res["targets"]
