@@ -57,8 +57,18 @@ def test_bench_events_smoke(tmp_path, capsys):
                      "--height", "240", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["events"] == 20000
-    assert res["decode"]["had_ros (one call)"]["same_events"] is True
-    assert res["decode"]["had_ros read_raw (file)"]["same_events"] is True
-    assert "numpy, whole stream" in res["voxel_grid"]
+    backends = res["paths"]  # numba and numpy, or numpy alone without numba / with HAD_ROS_NO_NUMBA
+    assert res["default_path"] == backends[0] and backends[-1] == "numpy"
+    for be in backends:  # both paths are timed, each checked against the encoded events
+        for case in ("one call", "64 KiB packets"):
+            assert res["decode"][f"had_ros {be} ({case})"]["same_events"] is True
+        assert res["decode"][f"had_ros {be} read_raw (file)"]["same_events"] is True
+        assert f"{be}, whole stream" in res["voxel_grid"]
+    if "numba" in backends:
+        for name in ("numba, whole stream", "count_histogram numba, whole stream",
+                     "time_surface numba, whole stream"):
+            assert res["voxel_grid"][name]["identical_to_numpy"] is True
     assert res["voxel_grid"]["torch cpu, whole stream"]["max_abs_diff_vs_numpy"] < 1e-4
-    assert "voxel_grid_numpy_mev_s" in res["targets"]
+    assert f"voxel_grid_{backends[0]}_mev_s" in res["targets"]
+    if "evt3 package (one call)" in res["decode"]:
+        assert {"decode_one_call_vs_evt3_decode_bytes", "decode_stream_vs_evt3_feed"} <= set(res["targets"])

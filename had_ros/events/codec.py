@@ -27,7 +27,7 @@ class Triggers:
 
     @classmethod
     def empty(cls) -> "Triggers":
-        return cls(np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.uint8))
+        return _NO_TRIGGERS
 
     @classmethod
     def concatenate(cls, parts: list["Triggers"]) -> "Triggers":
@@ -38,6 +38,13 @@ class Triggers:
 
     def __len__(self) -> int:
         return len(self.t)
+
+
+# One shared empty instance: decoders hand it out for every packet without triggers (its
+# arrays are empty and read-only, so sharing it is safe and saves three allocations a packet).
+_NO_TRIGGERS = Triggers(*(np.empty(0, dt) for dt in (np.int64, np.uint8, np.uint8)))
+for _a in (_NO_TRIGGERS.t, _NO_TRIGGERS.p, _NO_TRIGGERS.id):
+    _a.flags.writeable = False
 
 
 def as_byte_view(buf, encoding: str) -> memoryview:

@@ -5,8 +5,11 @@ ADDR_Y 0x0, ADDR_X 0x2, VECT_BASE_X 0x3, VECT_12 0x4, VECT_8 0x5, TIME_LOW 0x6, 
 EXT_TRIGGER 0xA, OTHERS 0xE, CONTINUED 0x7/0xF. EVT3 time is in microseconds; had_ros times
 are nanoseconds, so a round trip keeps microsecond resolution (the encoder floors to µs).
 
-Decoding never loops over words in Python: the state an event word sees (time, y, vector
-base x, polarity) is the value set by the last state word of that kind before it, found by a
+Two decoding paths give the same events, triggers, counters and state: a compiled numba kernel
+(one pass over the words, had_ros.events._kernels.evt3_decode), used when numba imports, and the
+vectorised numpy reference, used without numba or with HAD_ROS_NO_NUMBA=1 (see accel.py). The
+numpy path never loops over words in Python: the state an event word sees (time, y, vector base
+x, polarity) is the value set by the last state word of that kind before it, found by a
 cumulative count and a gather (see Evt3Decoder).
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from had_ros.errors import DecodeError
+from had_ros.events import accel
 from had_ros.events.codec import StreamDecoder, Triggers
 from had_ros.events.container import Events
 
@@ -60,8 +64,14 @@ class Evt3Decoder(StreamDecoder):
     the output stays sorted), ``unknown_words`` (types 0x1, 0x9, 0xB, 0xC, 0xD: ignored),
     ``ignored_words`` (OTHERS/CONTINUED), ``truncated_bytes`` (a partial last word at
     ``finish()``). Rollovers of the 24-bit µs counter are counted in ``stats['rollovers']``.
+    Every decoded event, even one dropped for another reason, advances the newest time seen.
 
-    How it avoids a loop over words: words are split into event words (ADDR_X, VECT_12,
+    ``backend``: "auto" (the numba kernel when numba imports and HAD_ROS_NO_NUMBA is unset,
+    else numpy; decided at each ``decode``), or "numba" / "numpy" (the reference) whatever the
+    environment says ("numba" raises HadError without numba). The paths share the state, so a
+    stream may switch between them at any packet.
+
+    How the numpy path avoids a loop over words: words are split into event words (ADDR_X, VECT_12,
     VECT_8) and state words (everything else). The k-th event word at position e has e - k
     state words before it, so its time, y and vector base are the state after that many
     state words: one packed prefix count over the state words, then one gather per field.
@@ -71,8 +81,12 @@ class Evt3Decoder(StreamDecoder):
     encoding = "evt3"
     word_bytes = 2
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, backend: str = "auto") -> None:
         super().__init__(width, height)
+        if backend not in ("auto", "numba", "numpy"):
+            raise DecodeError(f"evt3 decoder: backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
+        self.backend = backend
+        self._kernels = accel.require_kernels() if backend == "numba" else None
         for key in ("before_time_high", "no_address_y", "no_base_x", "unknown_words",
                     "ignored_words", "rollovers"):
             self.stats[key] = 0
@@ -99,6 +113,9 @@ class Evt3Decoder(StreamDecoder):
         self.triggers = Triggers.empty()
         if not len(data):
             return self._empty()
+        kernels = self._kernels if self.backend != "auto" else accel.kernels()
+        if kernels is not None:
+            return self._decode_compiled(kernels, data)
         w = np.frombuffer(data, dtype="<u2")
         if not self._started:
             first = np.flatnonzero((w >> 12) == TIME_HIGH)
@@ -121,7 +138,35 @@ class Evt3Decoder(StreamDecoder):
         self.triggers = Triggers.concatenate(triggers)
         return Events.concatenate(parts)
 
-    # -- the vectorised core ------------------------------------------------------------------
+    # -- the compiled path ----------------------------------------------------------------------
+    def _decode_compiled(self, k, data) -> Events:
+        w = np.frombuffer(data, dtype="<u2")
+        if not (w.dtype.isnative and w.flags.aligned):
+            w = w.astype(np.uint16)
+        w.flags.writeable = False  # one kernel signature whatever buffer type came in
+        n_ev, n_tr = k.evt3_count(w)
+        size = n_ev + k.EVENT_SLACK
+        x, y = np.empty(size, np.uint16), np.empty(size, np.uint16)
+        t, p = np.empty(size, np.int64), np.empty(size, np.uint8)
+        trig = np.empty((n_tr, 3), np.int64)
+        state = np.array((self._started, self._th_raw, self._high, self._low, self._t_max, self._y,
+                          self._base_x, self._pol) + (0,) * (k.STATE_SIZE - 8), np.int64)
+        n, nt = k.evt3_decode(w, state, self.width, self.height, x, y, t, p, trig)
+        values = state.tolist()
+        (started, self._th_raw, self._high, self._low, self._t_max, self._y, self._base_x,
+         self._pol) = values[:8]
+        self._started = bool(started)
+        for name, value in zip(k.COUNTER_NAMES, values[8:]):
+            if value:
+                self.stats[name] += value
+        if nt:
+            self.triggers = Triggers(trig[:nt, 0].copy(), trig[:nt, 1].astype(np.uint8),
+                                     trig[:nt, 2].astype(np.uint8))
+        if not n:
+            return self._empty()
+        return self._make(x[:n], y[:n], t[:n], p[:n])
+
+    # -- the vectorised numpy path --------------------------------------------------------------
     def _decode_words(self, w: np.ndarray) -> Events:
         self.triggers = Triggers.empty()
         typ = w >> 12
@@ -216,7 +261,8 @@ class Evt3Decoder(StreamDecoder):
         x = base_e[row]
         x += idx
         if self._ordered_inside(t_e, y_e) and int(x.min()) >= 0 and int(x.max()) < self.width:
-            self._t_max = int(t_e[-1])
+            # the newest event's time: a later empty vector word gives no event, no time
+            self._t_max = int(t_e[row[-1]])
             return self._make(x.astype(np.uint16), y_e.astype(np.uint16)[row], (t_e * 1000)[row], p_e[row])
         return self._keep_valid(x, y_e[row], t_e[row], p_e[row])
 

@@ -1,0 +1,399 @@
+"""Compiled (numba) kernels of the event pipeline: the EVT3 word loop and the representation scatters.
+
+Load through ``had_ros.events.accel.kernels()`` (lazy import, ``HAD_ROS_NO_NUMBA``), never directly.
+Each kernel reproduces its numpy reference in evt3.py / representations.py exactly (same events,
+counters and float64 sums in the same order); the tests compare the two paths.
+
+Kernels are single-threaded (one core each; ``nogil`` lets several threads run them at once) and
+compiled on first use, then cached on disk (numba's __pycache__ next to this file, or its user
+cache dir). Where no cache location is writable (a read-only install without a home folder) they
+are compiled without the disk cache instead of failing. The callers always pass the same dtypes
+(read-only C-contiguous uint16 words and event arrays, int64 state) so that each public kernel
+compiles exactly one signature.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba.core.extending import intrinsic
+
+# Word types and decoder constants (plain ints: numba freezes them at compile time).
+from had_ros.events.evt3 import (  # noqa: E402
+    _NO_BASE, ADDR_X, ADDR_Y, CONTINUED_4, CONTINUED_12, EXT_TRIGGER, OTHERS, ROLLOVER_MARGIN, TIME_HIGH,
+    TIME_LOW, VECT_8, VECT_12, VECT_BASE_X,
+)
+
+# Layout of the EVT3 decoder's state array (int64): the stream state, then the counters the call adds.
+S_STARTED, S_TH_RAW, S_HIGH, S_LOW, S_T_MAX, S_Y, S_BASE_X, S_POL = range(8)
+C_BEFORE_TIME_HIGH, C_NO_ADDRESS_Y, C_NO_BASE_X, C_TIME_BACKWARDS, C_OUT_OF_SENSOR = range(8, 13)
+C_UNKNOWN_WORDS, C_IGNORED_WORDS, C_ROLLOVERS, C_TRIGGERS = range(13, 17)
+STATE_SIZE = 17
+COUNTER_NAMES = ("before_time_high", "no_address_y", "no_base_x", "time_backwards", "out_of_sensor",
+                 "unknown_words", "ignored_words", "rollovers", "triggers")
+# The vector fast path writes up to this many slots past the last event (branch-free expansion).
+EVENT_SLACK = 12
+
+
+def _jit(fn):
+    """njit(cache=True, nogil=True), or without the disk cache when no cache location is writable."""
+    try:
+        return numba.njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(fn)
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """LLVM's ctpop (popcnt): one instruction, and the counting loop still vectorises."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return x(x), codegen
+
+
+# -- EVT3 -------------------------------------------------------------------------------------------
+@_jit
+def evt3_count(words):
+    """Upper bounds for one packet: (events the words can give, EXT_TRIGGER words)."""
+    n_ev = 0
+    n_tr = 0
+    for i in range(words.shape[0]):
+        w = np.int64(words[i])
+        typ = w >> 12
+        # branch-free so that the loop vectorises
+        mask = w & ((0xFFF if typ == VECT_12 else 0) | (0xFF if typ == VECT_8 else 0))
+        n_ev += _popcount(mask) + (typ == ADDR_X)
+        n_tr += typ == EXT_TRIGGER
+    return n_ev, n_tr
+
+
+@_jit
+def _vector_checked(mask, step, base, y, pol, cur, in_time, width, height, x_out, y_out, t_out, p_out,
+                    n, state):
+    """The events of a vector word one by one, each checked (the rare case: some are dropped).
+    Returns the new output position; drops are counted in ``state``."""
+    for b in range(step):
+        if (mask >> b) & 1:
+            xv = base + b
+            if y < 0:
+                state[C_NO_ADDRESS_Y] += 1
+            elif xv < 0:
+                state[C_NO_BASE_X] += 1
+            elif not in_time:
+                state[C_TIME_BACKWARDS] += 1
+            elif xv >= width or y >= height:
+                state[C_OUT_OF_SENSOR] += 1
+            else:
+                x_out[n] = xv
+                y_out[n] = y
+                t_out[n] = cur * 1000
+                p_out[n] = pol
+                n += np.uint64(1)
+    return n
+
+
+@_jit
+def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_out):
+    """Decode one packet's words in one pass; returns (events, triggers) written.
+
+    ``state`` (int64, layout S_* then C_*) carries the stream state in and out; the counters
+    C_* are incremented. Outputs need room for evt3_count's bounds plus EVENT_SLACK events;
+    trig_out is (triggers, 3): t ns, edge, id. The rules, counters included, are those of
+    Evt3Decoder's numpy path: an event advances the newest time seen even when it is dropped;
+    drop reasons are tested in the order no y, no base x, time backwards, outside the sensor.
+
+    Speed: output positions are unsigned (numba then skips its negative-index fix-up), and a
+    vector word whose events are all valid writes all its 8 or 12 slots, one array at a time,
+    advancing by its set bits (no branch per bit; same-array stores next to each other)."""
+    started = state[S_STARTED]
+    th_raw = state[S_TH_RAW]
+    high = state[S_HIGH]
+    low = state[S_LOW]
+    t_max = state[S_T_MAX]
+    y = state[S_Y]
+    base = state[S_BASE_X]
+    pol = state[S_POL]
+    n = np.uint64(0)
+    nt = 0
+    nw = words.shape[0]
+    i = 0
+    if started == 0:
+        while i < nw and (words[i] >> 12) != TIME_HIGH:
+            i += 1
+        state[C_BEFORE_TIME_HIGH] += i
+        if i < nw:
+            started = 1
+            th_raw = np.int64(words[i]) & 0xFFF
+            high = th_raw
+    cur = (high << 12) | low  # current time, µs
+    t_ns = cur * 1000
+    y_ok = 0 <= y < height
+    # ok: an event now would be inside in y and in time order (kept exact: t_max only
+    # changes to cur while ok, or not at all)
+    ok = y_ok and cur >= t_max
+    for j in range(i, nw):
+        w = np.int64(words[j])
+        typ = w >> 12
+        if typ == VECT_8:
+            mask = w & 0xFF
+            if mask != 0:
+                if ok and 0 <= base <= width - 8:
+                    t_max = cur
+                    for b in range(8):
+                        t_out[n + np.uint64(b)] = t_ns
+                    for b in range(8):
+                        y_out[n + np.uint64(b)] = y
+                    for b in range(8):
+                        p_out[n + np.uint64(b)] = pol
+                    for b in range(8):
+                        x_out[n] = base + b
+                        n += np.uint64((mask >> b) & 1)
+                else:
+                    in_time = cur >= t_max
+                    if in_time:
+                        t_max = cur
+                    n = _vector_checked(mask, 8, base, y, pol, cur, in_time, width, height,
+                                        x_out, y_out, t_out, p_out, n, state)
+            base += 8
+        elif typ == VECT_12:
+            mask = w & 0xFFF
+            if mask != 0:
+                if ok and 0 <= base <= width - 12:
+                    t_max = cur
+                    for b in range(12):
+                        t_out[n + np.uint64(b)] = t_ns
+                    for b in range(12):
+                        y_out[n + np.uint64(b)] = y
+                    for b in range(12):
+                        p_out[n + np.uint64(b)] = pol
+                    for b in range(12):
+                        x_out[n] = base + b
+                        n += np.uint64((mask >> b) & 1)
+                else:
+                    in_time = cur >= t_max
+                    if in_time:
+                        t_max = cur
+                    n = _vector_checked(mask, 12, base, y, pol, cur, in_time, width, height,
+                                        x_out, y_out, t_out, p_out, n, state)
+            base += 12
+        elif typ == ADDR_X:
+            xv = w & 0x7FF
+            in_time = cur >= t_max
+            if in_time:
+                t_max = cur
+            if ok and xv < width:
+                x_out[n] = xv
+                y_out[n] = y
+                t_out[n] = t_ns
+                p_out[n] = (w >> 11) & 1
+                n += np.uint64(1)
+            elif y < 0:
+                state[C_NO_ADDRESS_Y] += 1
+            elif not in_time:
+                state[C_TIME_BACKWARDS] += 1
+            elif xv >= width or y >= height:
+                state[C_OUT_OF_SENSOR] += 1
+            else:
+                x_out[n] = xv
+                y_out[n] = y
+                t_out[n] = t_ns
+                p_out[n] = (w >> 11) & 1
+                n += np.uint64(1)
+        elif typ == ADDR_Y:
+            y = w & 0x7FF
+            y_ok = y < height
+            ok = y_ok and cur >= t_max
+        elif typ == VECT_BASE_X:
+            base = w & 0x7FF
+            pol = (w >> 11) & 1
+        elif typ == TIME_LOW:
+            low = w & 0xFFF
+            cur = (high << 12) | low
+            t_ns = cur * 1000
+            ok = y_ok and cur >= t_max
+        elif typ == TIME_HIGH:
+            th = w & 0xFFF
+            loops = high >> 12
+            if th_raw - th > ROLLOVER_MARGIN:
+                loops += 1
+                state[C_ROLLOVERS] += 1
+            high = (loops << 12) | th
+            th_raw = th
+            cur = (high << 12) | low
+            t_ns = cur * 1000
+            ok = y_ok and cur >= t_max
+        elif typ == EXT_TRIGGER:
+            trig_out[nt, 0] = t_ns
+            trig_out[nt, 1] = w & 1
+            trig_out[nt, 2] = (w >> 8) & 0xF
+            nt += 1
+        elif typ == OTHERS or typ == CONTINUED_4 or typ == CONTINUED_12:
+            state[C_IGNORED_WORDS] += 1
+        else:
+            state[C_UNKNOWN_WORDS] += 1
+    if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
+        base = _NO_BASE
+    state[S_STARTED] = started
+    state[S_TH_RAW] = th_raw
+    state[S_HIGH] = high
+    state[S_LOW] = low
+    state[S_T_MAX] = t_max
+    state[S_Y] = y
+    state[S_BASE_X] = base
+    state[S_POL] = pol
+    state[C_TRIGGERS] += nt
+    return np.int64(n), nt
+
+
+# -- representations -----------------------------------------------------------------------------
+@_jit
+def is_sorted(t):
+    """True when t never decreases (checked in blocks so the inner loop vectorises)."""
+    n = t.shape[0]
+    for s in range(1, n, 4096):
+        e = min(s + 4096, n)
+        bad = 0
+        for i in range(s, e):
+            bad |= t[i] < t[i - 1]
+        if bad:
+            return False
+    return True
+
+
+@_jit
+def _bin_end(t, t0, scale, start, b):
+    """First index >= start whose normalised time (t - t0) * scale is >= b (t sorted)."""
+    lo = start
+    hi = t.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (t[mid] - t0) * scale >= b:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@_jit
+def _scatter_bin(x, y, t, p, t0, scale, b, start, end, width, height, lo, nxt, has_next):
+    """Add the lower weights of events [start, end) (all with floor(tn) == b) to ``lo`` and,
+    when ``has_next``, their upper weights to ``nxt``."""
+    w = np.uint64(width)
+    if has_next:
+        for i in range(np.uint64(start), np.uint64(end)):
+            if x[i] < width and y[i] < height:
+                pix = np.uint64(y[i]) * w + np.uint64(x[i])
+                tn = (t[i] - t0) * scale
+                pol = p[i] * 2.0 - 1.0
+                up = (tn - b) * pol
+                lo[pix] += pol - up
+                nxt[pix] += up
+    else:
+        for i in range(np.uint64(start), np.uint64(end)):
+            if x[i] < width and y[i] < height:
+                pix = np.uint64(y[i]) * w + np.uint64(x[i])
+                tn = (t[i] - t0) * scale
+                pol = p[i] * 2.0 - 1.0
+                up = (tn - b) * pol
+                lo[pix] += pol - up
+
+
+@_jit
+def _combine_events(x, y, start, end, width, height, out, offset, lo, carry):
+    """out[offset + pix] = float32(lo[pix] + carry[pix]) at the pixels of events [start, end),
+    clearing both there. A pixel seen again finds both cleared (a zero sum) and its value
+    already written, so zero sums go to the spare last element of ``out`` instead (a select,
+    not a branch: whether a pixel repeats is unpredictable). A true zero sum needs no write
+    either: ``out`` starts zeroed (and the float64 sums are never -0.0: they start at +0.0,
+    as np.bincount's do)."""
+    w = np.uint64(width)
+    spare = np.uint64(out.shape[0] - 1)
+    for i in range(np.uint64(start), np.uint64(end)):
+        if x[i] < width and y[i] < height:
+            pix = np.uint64(y[i]) * w + np.uint64(x[i])
+            v = lo[pix] + carry[pix]
+            out[offset + pix if v != 0.0 else spare] = np.float32(v)
+            lo[pix] = 0.0
+            carry[pix] = 0.0
+
+
+@_jit
+def voxel_grid(x, y, t, p, t0, scale, bins, height, width, out, scratch, dense):
+    """Add events (sorted by t, all in the window) to ``out``, a zeroed float32 array of
+    bins * H * W + 1 elements: the (bins, H, W) grid and one spare element (see _combine_events).
+
+    Per bin b the sums are those of the numpy reference, in the same order: the float64 sum of
+    the lower weights of the events whose floor(tn) is b, plus the float64 sum of the upper
+    weights of those whose floor(tn) is b - 1, rounded once to float32. ``scratch`` (3, H*W)
+    float64 must be all zero and is left all zero: row 0 holds the current bin's lower sums,
+    rows 1 and 2 (in turn) the upper sums carried into this bin and into the next. ``dense``
+    combines and clears whole rows (many events per pixel); otherwise only the pixels of the
+    bin's events are touched, so a short window on a large sensor costs in proportion to its
+    events. Indices are unsigned so that numba leaves out its negative-index fix-up."""
+    hw = np.uint64(height) * np.uint64(width)
+    lo = scratch[0]
+    ci, ni = 1, 2
+    start = 0
+    prev_start, prev_end = 0, 0
+    for b in range(bins):
+        carry = scratch[ci]
+        # events with b <= tn < b + 1, as the reference's searchsorted finds them
+        end = _bin_end(t, t0, scale, start, b + 1)
+        _scatter_bin(x, y, t, p, t0, scale, b, start, end, width, height, lo, scratch[ni], b + 1 < bins)
+        offset = np.uint64(b) * hw
+        if dense:
+            for pix in range(hw):
+                out[offset + pix] = np.float32(lo[pix] + carry[pix])
+                lo[pix] = 0.0
+                carry[pix] = 0.0
+        else:
+            # the pixels of this bin's events and of the previous bin's (whose upper weights
+            # were carried into this bin)
+            _combine_events(x, y, start, end, width, height, out, offset, lo, carry)
+            _combine_events(x, y, prev_start, prev_end, width, height, out, offset, lo, carry)
+        ci, ni = ni, ci
+        prev_start, prev_end = start, end
+        start = end
+
+
+@_jit
+def count_histogram(x, y, p, height, width, out):
+    """Count events into ``out`` (2, H*W) float32, zeroed; channel 1 for p != 0. Exact while no
+    pixel gets 2**24 events (the caller sends fewer events than that)."""
+    w = np.uint64(width)
+    on = out[1]
+    off = out[0]
+    for i in range(x.shape[0]):
+        if x[i] < width and y[i] < height:
+            pix = np.uint64(y[i]) * w + np.uint64(x[i])
+            if p[i] != 0:
+                on[pix] += 1.0
+            else:
+                off[pix] += 1.0
+
+
+@_jit
+def latest_times(x, y, t, p, t_ref, height, width, latest, pix_out, t_out):
+    """Newest time <= t_ref of each (polarity, pixel): the pixels (index p * H*W + pixel, in
+    order of first event) into pix_out, their times into t_out; returns how many. ``latest``
+    (2*H*W int64) must be all int64-min and is left so."""
+    w = np.uint64(width)
+    hw = np.uint64(height) * w
+    floor = np.iinfo(np.int64).min
+    k = 0
+    for i in range(x.shape[0]):
+        ti = t[i]
+        if x[i] < width and y[i] < height and ti <= t_ref:
+            pix = np.uint64(y[i]) * w + np.uint64(x[i])
+            if p[i] != 0:
+                pix += hw
+            old = latest[pix]
+            if old == floor:
+                pix_out[k] = pix
+                k += 1
+            if ti > old:
+                latest[pix] = ti
+    for j in range(k):
+        pix = np.uint64(pix_out[j])
+        t_out[j] = latest[pix]
+        latest[pix] = floor
+    return k

@@ -1,0 +1,244 @@
+"""The compiled (numba) kernels against the numpy references: same events, triggers, counters and
+state for EVT3 decoding; bit-identical voxel grids, histograms and time surfaces."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from had_ros.errors import DecodeError, HadError
+from had_ros.events import Events, accel, encode_evt3
+from had_ros.events.evt3 import Evt3Decoder
+from had_ros.events.representations import (
+    count_histogram, count_histogram_numpy, time_surface, time_surface_numpy, voxel_grid, voxel_grid_numpy,
+)
+from test_events_codec import BASE, TH, TL, TRIG, V8, V12, X, Y, sensor_events, words
+from test_events_representations import random_events
+
+pytest.importorskip("numba")
+from had_ros.events import _kernels  # noqa: E402  (needs numba)
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+STATE = ("_started", "_th_raw", "_high", "_low", "_t_max", "_y", "_base_x", "_pol")
+
+
+def decode_packets(dec, buf: bytes, cuts) -> list:
+    """(events, triggers) of each packet, the stream cut at the byte offsets ``cuts``."""
+    out, start = [], 0
+    for c in sorted(min(c, len(buf)) for c in cuts) + [len(buf)]:
+        ev = dec.decode(buf[start:c])
+        out.append((ev, dec.triggers))
+        start = c
+    dec.finish()
+    return out
+
+
+def assert_same_decoding(buf: bytes, cuts, width: int, height: int) -> None:
+    """numba and numpy decoders give the same packets, triggers, counters and end state."""
+    fast, ref = Evt3Decoder(width, height, "numba"), Evt3Decoder(width, height, "numpy")
+    for (e1, t1), (e2, t2) in zip(decode_packets(fast, buf, cuts), decode_packets(ref, buf, cuts)):
+        assert e1.equals(e2)
+        assert e1.x.dtype == e2.x.dtype and e1.t.dtype == e2.t.dtype and e1.p.dtype == e2.p.dtype
+        for f in ("t", "p", "id"):
+            np.testing.assert_array_equal(getattr(t1, f), getattr(t2, f))
+            assert getattr(t1, f).dtype == getattr(t2, f).dtype
+    assert fast.stats == ref.stats
+    assert [getattr(fast, a) for a in STATE] == [getattr(ref, a) for a in STATE]
+    assert fast.time_us == ref.time_us
+
+
+# -- EVT3 ----------------------------------------------------------------------------------------
+@SETTINGS
+@given(ev=sensor_events(max_n=120), vectorize=st.booleans(), cuts=st.lists(st.integers(0, 2000), max_size=6),
+       sensor_cut=st.booleans())
+def test_evt3_paths_agree_on_valid_streams_split_anywhere(ev, vectorize, cuts, sensor_cut):
+    # sensor_cut: decode on a smaller sensor, so some events fall outside and are counted
+    w, h = (max(1, ev.width // 2), max(1, ev.height // 2)) if sensor_cut else (ev.width, ev.height)
+    assert_same_decoding(encode_evt3(ev, vectorize=vectorize), cuts, w, h)
+
+
+WORD_TYPES = list(range(16)) + [0x0, 0x2, 0x3, 0x4, 0x5, 0x6, 0x8] * 3
+
+
+@SETTINGS
+@given(ws=st.lists(st.tuples(st.sampled_from(WORD_TYPES), st.integers(0, 0xFFF)), max_size=300),
+       lead=st.lists(st.integers(0, 0xFFFF), max_size=4), cuts=st.lists(st.integers(0, 700), max_size=6),
+       width=st.integers(1, 300), height=st.integers(1, 100))
+def test_evt3_paths_agree_on_word_soup(ws, lead, cuts, width, height):
+    # Any word type (unknown, ignored, triggers, TIME_HIGH steps back and wraps), words before
+    # the first TIME_HIGH, odd byte cuts: every counter and the state must match.
+    buf = words(*lead, TH(0), *[(t << 12) | v for t, v in ws])
+    assert_same_decoding(buf, cuts, width, height)
+
+
+def test_evt3_paths_agree_across_rollovers_and_numpy_chunks(monkeypatch):
+    from had_ros.events import evt3 as evt3_module
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    t_us = np.sort(rng.integers(0, 60_000_000, n))  # three 24-bit wraps
+    t_us[rng.random(n) < 0.6] = 0
+    t_us = np.maximum.accumulate(t_us)
+    ev = Events.from_arrays(rng.integers(0, 200, n), rng.integers(0, 50, n), t_us * 1000, rng.integers(0, 2, n), 200, 50)
+    buf = encode_evt3(ev)
+    monkeypatch.setattr(evt3_module, "_CHUNK_WORDS", 777)  # the numpy path cuts into many chunks
+    assert_same_decoding(buf, [1, 1001, 4096 * 3 + 1, len(buf) // 2], 200, 50)
+    dec = Evt3Decoder(200, 50, "numba")
+    assert dec.decode(buf).equals(ev) and dec.stats["rollovers"] == 3
+
+
+def test_an_empty_vector_word_does_not_advance_time_order():
+    # The last event is at t=5; a later empty vector word at t=9 gives no event, so an event at
+    # t=7 in the next packet is in order on both paths (and so the same whatever the cuts).
+    first = words(TH(0), TL(5), Y(1), BASE(0), V8(0b1), TL(9), V8(0))
+    second = words(TL(7), X(3))
+    for backend in ("numba", "numpy"):
+        dec = Evt3Decoder(16, 4, backend)
+        assert dec.decode(first).x.tolist() == [0]
+        assert dec.decode(second).t.tolist() == [7000]
+        assert dec.stats["time_backwards"] == 0
+
+
+def test_evt3_vector_edges_and_drops_match():
+    # vectors across the right edge of the sensor, before any y, before any base, backwards in time
+    buf = words(TH(0), TL(1), V12(0xFFF), Y(2), V8(0xFF), BASE(10, 0), V12(0xFFF), V8(0xFF), TL(0),
+                V8(0b1), X(1), TL(3), TRIG(1, 5), BASE(0), V12(0b101), Y(4000), V8(0b11))
+    assert_same_decoding(buf, [], 24, 8)
+    dec = Evt3Decoder(24, 8, "numba")
+    ev = dec.decode(buf)
+    assert ev.x.tolist() == [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 0, 2]
+    assert dec.stats["out_of_sensor"] == 6 + 2 and dec.stats["time_backwards"] == 2
+    assert dec.stats["no_address_y"] == 12 and dec.stats["no_base_x"] == 8
+    assert dec.triggers.t.tolist() == [3000] and dec.triggers.id.tolist() == [5]
+
+
+def test_a_stream_may_switch_paths_at_any_packet():
+    ev = Events.from_arrays(np.arange(40) % 30, np.arange(40) // 4, np.arange(40) * 777_000, np.arange(40) % 2, 30, 10)
+    buf = encode_evt3(ev)
+    dec, parts = Evt3Decoder(30, 10), []
+    for i, start in enumerate(range(0, len(buf), 7)):
+        with accel.numpy_only(i % 2 == 1):
+            parts.append(dec.decode(buf[start:start + 7]))
+    assert Events.concatenate(parts).equals(ev)
+
+
+def test_unaligned_and_writable_buffers_decode_alike():
+    ev = Events.from_arrays([1, 2, 3, 9], [0, 0, 1, 2], [1000, 1000, 2000, 2000], [1, 1, 0, 1], 10, 4)
+    buf = encode_evt3(ev)
+    unaligned = memoryview(b"\0" + buf)[1:]
+    for data in (buf, bytearray(buf), unaligned, np.frombuffer(buf, np.uint8).copy()):
+        assert Evt3Decoder(10, 4, "numba").decode(data).equals(ev)
+
+
+def test_no_numba_env_forces_the_numpy_path(monkeypatch):
+    monkeypatch.setenv(accel.ENV_NO_NUMBA, "1")
+    assert accel.kernels() is None and accel.backend() == "numpy"
+
+    def fail(*args):
+        raise AssertionError("the compiled path ran")
+
+    monkeypatch.setattr(Evt3Decoder, "_decode_compiled", fail)
+    monkeypatch.setattr(_kernels, "voxel_grid", fail)
+    ev = Events.from_arrays([1], [1], [1000], [1], 4, 4)
+    assert Evt3Decoder(4, 4).decode(encode_evt3(ev)).equals(ev)
+    assert voxel_grid(ev, 2, 4, 4, 0, 2000).sum() == 1.0
+    monkeypatch.setenv(accel.ENV_NO_NUMBA, "0")  # '0' means: do not force
+    assert accel.backend() == "numba"
+    with accel.numpy_only():
+        assert accel.backend() == "numpy"
+        with accel.numpy_only(False):
+            assert accel.backend() == "numba"
+        assert accel.backend() == "numpy"
+    assert os.environ[accel.ENV_NO_NUMBA] == "0"  # restored
+
+
+def test_missing_numba_falls_back_and_explicit_backends(monkeypatch):
+    monkeypatch.delenv(accel.ENV_NO_NUMBA, raising=False)
+    monkeypatch.setattr(accel, "_kernels", None)
+    monkeypatch.setattr(accel, "_import_failed", True)  # as after a failed `import numba`
+    assert accel.kernels() is None
+    ev = Events.from_arrays([2], [1], [5000], [0], 4, 4)
+    assert Evt3Decoder(4, 4).decode(encode_evt3(ev)).equals(ev)
+    with pytest.raises(DecodeError, match="backend"):
+        Evt3Decoder(4, 4, "rust")
+
+
+def test_require_kernels_names_numba_when_missing(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_kernels(name, globals=None, locals=None, fromlist=(), level=0):
+        if fromlist and "_kernels" in fromlist:
+            raise ImportError("No module named 'numba'")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_kernels)
+    with pytest.raises(HadError, match="numba"):
+        accel.require_kernels()
+
+
+def test_jit_drops_the_disk_cache_when_no_location_is_writable(monkeypatch):
+    calls = []
+
+    def fake_njit(**options):
+        calls.append(options)
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return lambda fn: ("compiled", fn)
+
+    monkeypatch.setattr(_kernels.numba, "njit", fake_njit)
+
+    def f():
+        return 1
+
+    assert _kernels._jit(f) == ("compiled", f)
+    assert calls == [{"cache": True, "nogil": True}, {"nogil": True}]
+
+
+# -- representations -----------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(data=random_events(), bins=st.integers(1, 7), shuffle=st.booleans(),
+       window=st.tuples(st.integers(0, 50_000_000), st.integers(1, 50_000_000)))
+def test_representations_are_identical_on_both_paths(data, bins, shuffle, window):
+    ev, h, w = data
+    if shuffle:  # unsorted input is sorted first, on both paths
+        ev = ev[np.random.default_rng(len(ev)).permutation(len(ev))]
+    t0, t1 = window[0], window[0] + window[1]
+    g = voxel_grid(ev, bins, h, w, t0, t1)
+    ref = voxel_grid_numpy(ev, bins, h, w, t0, t1)
+    assert g.dtype == ref.dtype == np.float32 and g.shape == ref.shape
+    np.testing.assert_array_equal(g.view(np.uint32), ref.view(np.uint32))  # bit for bit
+    np.testing.assert_array_equal(count_histogram(ev, h, w), count_histogram_numpy(ev, h, w))
+    t_ref = None if shuffle else t0 + window[1] // 2
+    s = time_surface(ev, h, w, 3e6, t_ref)
+    np.testing.assert_array_equal(s.view(np.uint32), time_surface_numpy(ev, h, w, 3e6, t_ref).view(np.uint32))
+
+
+def test_voxel_grid_windows_on_a_large_sensor_are_identical():
+    # Short windows on a large grid take the kernel's sparse path, one long window its dense
+    # path; consecutive calls reuse (and must leave clean) the per-thread scratch buffers.
+    rng = np.random.default_rng(3)
+    n, W, H = 30_000, 320, 240
+    t = np.sort(rng.integers(0, 10**9, n))
+    ev = Events.from_arrays(rng.integers(0, W, n), rng.integers(0, H, n), t, rng.integers(0, 2, n), W, H)
+    for t0, t1 in [(0, 10**9), (0, 33_000_000), (33_000_000, 66_000_000), (500_000_000, 500_001_000), (0, 10**9)]:
+        for bins in (1, 5):
+            g, ref = voxel_grid(ev, bins, H, W, t0, t1), voxel_grid_numpy(ev, bins, H, W, t0, t1)
+            np.testing.assert_array_equal(g.view(np.uint32), ref.view(np.uint32))
+    g = voxel_grid(ev, 5, 64, 64, 0, 10**9)  # a crop-sized grid after a large one
+    np.testing.assert_array_equal(g, voxel_grid_numpy(ev, 5, 64, 64, 0, 10**9))
+
+
+def test_representation_inputs_of_any_layout_use_one_signature():
+    ev = Events.from_arrays([0, 1, 2, 3], [0, 1, 1, 2], [0, 10, 20, 30], [1, 0, 1, 1], 4, 3)
+    rec = ev.as_structured()  # strided field views, another dtype layout
+    strided = Events(rec["x"], rec["y"], rec["t"], rec["p"], 4, 3)
+    for e in (ev, strided):
+        np.testing.assert_array_equal(voxel_grid(e, 3, 3, 4, 0, 40), voxel_grid_numpy(e, 3, 3, 4, 0, 40))
+        np.testing.assert_array_equal(count_histogram(e, 3, 4), count_histogram_numpy(e, 3, 4))
+        np.testing.assert_array_equal(time_surface(e, 3, 4, 25.0), time_surface_numpy(e, 3, 4, 25.0))
+    for kernel in (_kernels.voxel_grid, _kernels.count_histogram, _kernels.latest_times, _kernels.is_sorted,
+                   _kernels.evt3_count, _kernels.evt3_decode):
+        assert len(kernel.signatures) <= 1, kernel
