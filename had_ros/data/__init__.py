@@ -1,0 +1,1 @@
+"""Datasets: loaders for RGB + event tracking datasets, training pairs and the synthetic generator."""
