@@ -1,0 +1,213 @@
+"""`had eval`: run a tracker over a dataset (or score existing result files) and write the results.
+
+Writes into OUT:
+  <sequence>.txt               one ``x,y,w,h`` line per frame (nan,nan,nan,nan = no prediction)
+  <sequence>_pred_absent.txt   only if some frame counts as "tracker reports absent" (1 per such frame)
+  results.json                 model, whether trained, overall / per-sequence / per-attribute scores
+                               with their curves, fps and latency percentiles
+  plots/success.png, plots/precision.png, plots/norm_precision.png (+ *_attributes.png)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from had_ros.errors import DatasetError, ModelConfigError
+
+PROTOCOL = (
+    "One-pass evaluation: init with ground truth on the first frame where the target is present; "
+    "every frame counts (the init frame too). Success: IoU > t for t in 0:0.05:1, AUC = mean of the "
+    "21 points (a perfect tracker scores 95.24, as in OTB/got10k). Precision: center error <= 20 px. "
+    "Normalised precision: ||(pc - gc) / (gw, gh)|| <= 0.2. Frames with the target absent stay in the "
+    "denominator and are misses unless the tracker reports absence there. Sequences weigh equally."
+)
+
+
+def add_eval_parser(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Run a tracker over a dataset and score it (OTB-style SR/PR/NPR in percent)."
+    parser.add_argument("--dataset", required=True, type=Path,
+                        help="dataset root (a folder of sequences in any supported layout)")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="registry name (untrained: random weights), checkpoint folder or "
+                          ".safetensors, or an exported .onnx (with --backend onnx)")
+    src.add_argument("--predictions", type=Path,
+                     help="score existing result files DIR/<sequence>.txt instead of running a tracker")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--attributes", action="store_true", help="also score per sequence attribute")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="inference backend (default torch)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda:0 (torch backend)")
+    parser.add_argument("--providers",
+                        help="ONNX Runtime execution providers in order of preference, comma-separated "
+                             "(onnx backend; default: CUDA if available, then CPU)")
+    parser.add_argument("--threads", type=int, help="CPU threads for inference (default: the library's)")
+    parser.add_argument("--sequences", help="comma-separated sequence names to evaluate (default all)")
+    parser.add_argument("--max-frames", type=int, help="score only the first N frames of each sequence")
+    parser.add_argument("--lost-as-absent", action="store_true",
+                        help="count the tracker's lost state as reporting the target absent")
+    parser.add_argument("--label", help="name shown in plots and the summary (default: model name)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run_eval)
+
+
+def select_sequences(sequences: list[Any], names: str | None, root: Path) -> list[Any]:
+    """Keep the sequences named in the comma-separated ``names`` (in that order)."""
+    if not names:
+        return sequences
+    by_name = {s.name: s for s in sequences}
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    missing = [n for n in wanted if n not in by_name]
+    if missing:
+        raise DatasetError(f"--sequences: {missing} not in dataset {root}; it has {sorted(by_name)}")
+    return [by_name[n] for n in wanted]
+
+
+def model_info(spec: str) -> dict[str, Any]:
+    """What --model names: a checkpoint on disk (trained weights), an exported .onnx file (weights
+    from the file, training not recorded) or a registry name (random init, untrained)."""
+    from had_ros.models import is_checkpoint, list_models, read_checkpoint_config
+
+    path = Path(spec)
+    if path.suffix == ".onnx" and path.is_file():
+        return {"model": path.stem, "checkpoint": str(path.resolve()), "trained": None,
+                "note": "exported ONNX file: weights come from the file; whether they were trained "
+                        "is not recorded in it"}
+    if path.exists() or is_checkpoint(path):
+        config = read_checkpoint_config(spec)
+        return {"model": config.name, "checkpoint": str(path.resolve()), "trained": True,
+                "note": "weights loaded from the checkpoint"}
+    if spec in list_models():
+        return {"model": spec, "checkpoint": None, "trained": False,
+                "note": "UNTRAINED: registry model with randomly initialised (seeded) weights; the "
+                        "scores measure an untrained network, not the method"}
+    raise ModelConfigError(f"--model {spec!r} is neither a checkpoint on disk, an .onnx file, "
+                           f"nor a registered model {list_models()}")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from had_ros.data.loaders import open_dataset
+    from had_ros.eval import plots, runner
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise DatasetError(f"--max-frames must be at least 1, got {args.max_frames}")
+    sequences = select_sequences(open_dataset(args.dataset), args.sequences, args.dataset)
+    if not sequences:
+        raise DatasetError(f"no sequences found in {args.dataset}")
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    if args.predictions is not None:
+        info = {"model": args.label or args.predictions.name, "checkpoint": None, "trained": None,
+                "note": f"scored existing predictions from {args.predictions.resolve()}"}
+        result = runner.score_prediction_files(args.predictions, sequences, args.max_frames,
+                                               args.attributes)
+        speed: dict[str, Any] = {"frames_timed": 0, "fps": None, "latency_ms": None}
+        tracker = None
+    else:
+        from had_ros.tracking import build_tracker
+
+        providers = [p.strip() for p in args.providers.split(",")] if args.providers else None
+        tracker = build_tracker(args.model, backend=args.backend, device=args.device,
+                                providers=providers, threads=args.threads)
+        info = model_info(args.model)
+        result = runner.evaluate_dataset(tracker, sequences, args.max_frames, args.lost_as_absent,
+                                         args.attributes, show_progress=not args.no_progress)
+        speed = result["speed"]
+        for name, run in result["runs"].items():
+            runner.write_predictions(out_dir / f"{name}.txt", run.boxes)
+            flag_file = out_dir / f"{name}_pred_absent.txt"
+            if run.pred_absent.any():
+                runner.write_flags(flag_file, run.pred_absent)
+            elif flag_file.exists():  # a stale one from an earlier run would be read by --predictions
+                flag_file.unlink()
+    # an untrained network says so wherever its curves are shown
+    label = args.label or (info["model"] + (" (untrained)" if info["trained"] is False else ""))
+
+    report = {
+        **info,
+        "label": label,
+        "backend": None if args.predictions is not None else args.backend,
+        "device": None if args.predictions is not None else _device_of(args, tracker),
+        "dataset": str(args.dataset.resolve()),
+        "max_frames": args.max_frames,
+        "lost_as_absent": bool(args.lost_as_absent),
+        "protocol": PROTOCOL,
+        "overall": result["overall"],
+        "sequences": result["sequences"],
+        "speed": speed,
+    }
+    if args.attributes:
+        report["attributes"] = result.get("attributes", {})
+    (out_dir / "results.json").write_text(json.dumps(_json_safe(report), indent=1) + "\n")
+    plots.write_plots(out_dir / "plots", label, result["overall"],
+                      result.get("attributes") if args.attributes else None)
+    print(format_summary(report), file=sys.stdout)
+    return 0
+
+
+def _device_of(args: argparse.Namespace, tracker: Any) -> str:
+    """Where inference ran: the torch device, or the ONNX Runtime providers the session uses."""
+    if args.backend == "onnx":
+        return ",".join(getattr(tracker.backend, "providers", None) or ["?"])
+    return args.device
+
+
+def _json_safe(obj: Any) -> Any:
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _fmt(v: Any, spec: str = ".1f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """A compact table: one row per sequence, then attributes and the overall line."""
+    rows: list[tuple[str, ...]] = []
+    for name, r in report["sequences"].items():
+        rows.append((name, str(r["num_frames"]), _fmt(r["success_auc"]), _fmt(r["precision_20"]),
+                     _fmt(r["norm_precision_20"]), _fmt(r.get("fps"))))
+    attr_rows = [(f"[{a}]", str(r["num_frames"]), _fmt(r["success_auc"]), _fmt(r["precision_20"]),
+                  _fmt(r["norm_precision_20"]), "")
+                 for a, r in (report.get("attributes") or {}).items()]
+    o = report["overall"]
+    overall = ("OVERALL", str(o["num_frames"]), _fmt(o["success_auc"]), _fmt(o["precision_20"]),
+               _fmt(o["norm_precision_20"]), _fmt(report["speed"].get("fps")))
+    header = ("sequence", "frames", "SR(AUC)", "PR@20", "NPR@0.2", "fps")
+    table = [header, *rows, *attr_rows, overall]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])  # noqa: E731
+                               for i, c in enumerate(r))
+    rule = "-" * len(line(header))
+    out = [f"model: {report['model']} ({_trained_word(report)})", rule, line(header), rule]
+    out += [line(r) for r in rows]
+    if attr_rows:
+        out += [rule] + [line(r) for r in attr_rows]
+    out += [rule, line(overall)]
+    lat = report["speed"].get("latency_ms")
+    if lat:
+        out.append(f"latency ms: p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  p99 {lat['p99']:.1f}  "
+                   f"({report['speed']['frames_timed']} frames, backend {report['backend']}, "
+                   f"device {report['device']})")
+    if report["trained"] is False:
+        out.append("NOTE: " + report["note"])
+    return "\n".join(out)
+
+
+def _trained_word(report: dict[str, Any]) -> str:
+    if report["trained"] is None:
+        return "external predictions" if report.get("backend") is None else "exported ONNX, training unknown"
+    return "trained checkpoint" if report["trained"] else "UNTRAINED, random weights"
+
+
+__all__ = ["add_eval_parser", "format_summary", "model_info", "run_eval", "select_sequences"]
