@@ -1,0 +1,206 @@
+"""`had demo`: the built-in end-to-end run, no dataset and no download.
+
+1. generate a few synthetic RGB + event sequences (with rosbag2 MCAP copies) — `had simulate`;
+2. replay one bag's event packets as a ROS subscriber would see them: EVT3 decoding packet by
+   packet, the live accumulator and its sensor-to-host clock offset, checked against the file;
+3. draw the event representations (count histogram, voxel grid bins, time surface) at one frame;
+4. run the edge student through the tracking runtime on every sequence and score it — `had eval`
+   (an untrained model unless --model names a checkpoint: the report says so);
+5. export the student to ONNX and run the same evaluation on ONNX Runtime — `had export`.
+Everything lands in --out, and a summary is printed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_MODEL = "had_student_event_edge"
+
+
+def add_demo_parser(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n")[0] + " Steps: simulate, replay a bag, draw representations, track, score, export."
+    parser.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (default demo_out)")
+    parser.add_argument("--sequences", type=int, default=2, metavar="N", help="synthetic sequences (default 2)")
+    parser.add_argument("--frames", type=int, default=45, metavar="F", help="frames per sequence (default 45)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--width", type=int, default=346, help="sensor width (default 346, DAVIS346)")
+    parser.add_argument("--height", type=int, default=260, help="sensor height (default 260)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"registry name or checkpoint folder of the student (default {DEFAULT_MODEL})")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for inference (default 2)")
+    parser.set_defaults(func=run_demo)
+
+
+def _had(argv: list[str]) -> None:
+    from had_ros import cli
+    from had_ros.errors import HadError
+
+    rc = cli.main(argv)
+    if rc != 0:
+        raise HadError(f"demo step `had {' '.join(argv)}` failed with exit code {rc}")
+
+
+def replay_bag(bag_dir: Path, raw_path: Path) -> dict:
+    """Decode a bag's EventPackets one by one into an EventAccumulator, as the node will, and
+    check the result against the sequence's events.raw."""
+    from rosbags.rosbag2 import Reader
+
+    from had_ros.events import EventAccumulator, make_decoder, read_events
+    from had_ros.msgdefs import typestore
+
+    store = typestore()
+    reference = read_events(raw_path)
+    acc = None
+    decoder = None
+    packets = total_bytes = 0
+    seqs = []
+    decode_s = 0.0
+    with Reader(bag_dir) as reader:
+        conns = [c for c in reader.connections if c.msgtype == "event_camera_msgs/msg/EventPacket"]
+        for conn, _, raw in reader.messages(connections=conns):
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+            if decoder is None:
+                decoder = make_decoder(msg.encoding, msg.width, msg.height)
+                acc = EventAccumulator(msg.width, msg.height, max_events=50_000_000, max_age_ns=None)
+            payload = bytes(msg.events)
+            t0 = time.perf_counter()
+            events = decoder.decode(payload)
+            decode_s += time.perf_counter() - t0
+            acc.push(events, host_stamp_ns=msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+            packets += 1
+            total_bytes += len(payload)
+            seqs.append(msg.seq)
+    if acc is None:
+        raise RuntimeError(f"{bag_dir}: no EventPacket messages")
+    replayed = acc.window(np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+    return {
+        "packets": packets,
+        "bytes": total_bytes,
+        "events": len(replayed),
+        "matches_events_raw": bool(replayed.equals(reference)),
+        "lost_packets": int(np.sum(np.diff(np.asarray(seqs, np.int64)) - 1)) if len(seqs) > 1 else 0,
+        "decode_mev_s": len(replayed) / decode_s / 1e6 if decode_s > 0 else float("nan"),
+        "sensor_to_host_offset_ms": acc.offset_ns / 1e6 if acc.offset_ns is not None else None,
+        "decoder_stats": dict(getattr(decoder, "stats", {})),
+    }
+
+
+def draw_representations(seq_dir: Path, out_png: Path, frame_index: int | None = None, bins: int = 5) -> dict:
+    """One figure: the RGB frame with its box, the ON/OFF histogram, the voxel bins, the time surface."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from had_ros.data.loaders import open_sequence
+    from had_ros.events import count_histogram, time_surface, voxel_grid
+
+    seq = open_sequence(seq_dir)
+    present = np.flatnonzero(~seq.absent)
+    i = int(frame_index if frame_index is not None else present[len(present) // 2] if len(present) else len(seq) // 2)
+    t1 = seq.frame_time(i)
+    t0 = seq.frame_time(i - 1) if i > 0 else t1 - (seq.frame_time(1) - seq.frame_time(0))
+    ev = seq.events_between(t0, t1)
+    h, w = seq.height, seq.width
+    hist = count_histogram(ev, h, w)
+    vox = voxel_grid(ev, bins, h, w, t0, t1)
+    surf = time_surface(ev, h, w, tau_ns=(t1 - t0) / 2, t_ref=t1)
+
+    fig, axes = plt.subplots(2, 4, figsize=(16, 6.4))
+    axes[0, 0].imshow(seq.frame(i))
+    axes[0, 0].set_title(f"RGB frame {i} ({', '.join(sorted(seq.attributes)) or 'no attributes'})", fontsize=9)
+    if not seq.absent[i]:
+        x, y, bw, bh = seq.groundtruth[i]
+        axes[0, 0].add_patch(Rectangle((x, y), bw, bh, fill=False, ec="lime", lw=1.5))
+    rgb = np.zeros((h, w, 3), np.float32)
+    scale = max(float(np.percentile(hist[hist > 0], 99)) if np.any(hist > 0) else 1.0, 1.0)
+    rgb[..., 0] = np.clip(hist[1] / scale, 0, 1)  # ON red
+    rgb[..., 2] = np.clip(hist[0] / scale, 0, 1)  # OFF blue
+    axes[0, 1].imshow(rgb)
+    axes[0, 1].set_title(f"count histogram: {len(ev):,} events in {(t1 - t0) / 1e6:.1f} ms (ON red, OFF blue)", fontsize=9)
+    im = axes[0, 2].imshow(surf.max(axis=0) if surf.ndim == 3 else surf, cmap="magma")
+    axes[0, 2].set_title("time surface (newest bright)", fontsize=9)
+    fig.colorbar(im, ax=axes[0, 2], fraction=0.035)
+    lim = max(float(np.abs(vox).max()), 1e-6)
+    axes[0, 3].imshow(vox.sum(axis=0), cmap="seismic", vmin=-lim, vmax=lim)
+    axes[0, 3].set_title("voxel grid summed over bins", fontsize=9)
+    for b in range(min(bins, 4)):
+        axes[1, b].imshow(vox[b], cmap="seismic", vmin=-lim, vmax=lim)
+        axes[1, b].set_title(f"voxel bin {b} of {bins} (signed)", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{seq.name}: event representations at frame {i}", fontsize=11)
+    fig.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+    return {"sequence": seq.name, "frame": i, "events_in_window": len(ev),
+            "voxel_abs_sum": float(np.abs(vox).sum()), "histogram_sum": float(hist.sum())}
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from had_ros.errors import HadError
+
+    if args.sequences < 1 or args.frames < 3:
+        raise HadError(f"demo needs --sequences >= 1 and --frames >= 3, got {args.sequences} and {args.frames}")
+    out = Path(args.out)
+    data = out / "data"
+    started = time.perf_counter()
+    summary: dict = {"model": args.model}
+
+    print("== 1/5 simulate: synthetic RGB + event sequences (had simulate)")
+    _had(["simulate", "--out", str(data), "--sequences", str(args.sequences), "--frames", str(args.frames),
+          "--seed", str(args.seed), "--width", str(args.width), "--height", str(args.height),
+          "--bag", "--overwrite"])
+    seq_dirs = sorted(p for p in data.iterdir() if (p / "meta.json").is_file())
+
+    print("\n== 2/5 replay: the first sequence's rosbag2 event packets, decoded packet by packet")
+    first = seq_dirs[0]
+    bags = sorted(first.glob("*.mcap"))
+    if not bags:
+        raise HadError(f"{first}: the simulator wrote no bag")
+    replay = replay_bag(bags[0], first / "events.raw")
+    summary["replay"] = replay
+    print(f"{replay['packets']} packets, {replay['events']:,} events, {replay['lost_packets']} lost, "
+          f"decoding {replay['decode_mev_s']:.1f} Mev/s, sensor-to-host offset "
+          f"{replay['sensor_to_host_offset_ms']:.3f} ms, identical to events.raw: {replay['matches_events_raw']}")
+    if not replay["matches_events_raw"]:
+        raise HadError("replayed bag events differ from events.raw")
+
+    print("\n== 3/5 representations")
+    summary["representations"] = draw_representations(first, out / "representations.png")
+    print(f"wrote {out / 'representations.png'}")
+
+    print(f"\n== 4/5 track and score: {args.model} on torch (had eval)")
+    _had(["eval", "--dataset", str(data), "--model", args.model, "--out", str(out / "eval_torch"),
+          "--attributes", "--threads", str(args.threads)])
+
+    print("\n== 5/5 export to ONNX and score on ONNX Runtime (had export, had eval --backend onnx)")
+    onnx_path = out / "student.onnx"
+    _had(["export", "--model", args.model, "--out", str(onnx_path)])
+    _had(["eval", "--dataset", str(data), "--model", str(onnx_path), "--backend", "onnx",
+          "--out", str(out / "eval_onnx"), "--threads", str(args.threads)])
+
+    for name in ("eval_torch", "eval_onnx"):
+        res = json.loads((out / name / "results.json").read_text())
+        summary[name] = {k: res.get(k) for k in ("overall", "trained", "latency_ms", "fps") if k in res}
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+
+    print("\n== demo summary")
+    for name in ("eval_torch", "eval_onnx"):
+        overall = summary[name].get("overall", {})
+        print(f"{name}: success AUC {overall.get('success_auc', float('nan')):.1f}  "
+              f"P@20 {overall.get('precision_20', float('nan')):.1f}  "
+              f"NP@0.2 {overall.get('norm_precision_20', float('nan')):.1f}  "
+              f"(trained: {summary[name].get('trained')})")
+    print(f"outputs in {out}/: data/ (sequences, bags, previews), representations.png, eval_torch/ and "
+          f"eval_onnx/ (per-sequence boxes, results.json, plots/), student.onnx, summary.json "
+          f"[{summary['seconds']} s]")
+    return 0
