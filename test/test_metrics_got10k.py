@@ -9,16 +9,7 @@ from got10k.experiments.otb import ExperimentOTB
 
 from had_ros.eval import metrics
 from had_ros.eval.metrics import evaluate
-
-
-def random_boxes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """GT boxes and predictions that overlap them by anything from 0 to almost 1."""
-    gt = np.column_stack([rng.uniform(0, 300, n), rng.uniform(0, 200, n),
-                          rng.uniform(5, 120, n), rng.uniform(5, 120, n)])
-    jitter = rng.normal(0, 1, (n, 4)) * rng.choice([0.5, 5, 30, 80], size=(n, 1))
-    pred = gt + jitter
-    pred[:, 2:] = np.abs(pred[:, 2:]) + 1.0
-    return pred, gt
+from test_metrics import random_boxes
 
 
 def got10k_curves(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
