@@ -3,7 +3,7 @@ format spec, read back by the independent `aedat` package)."""
 import numpy as np
 import pytest
 
-from had_ros.errors import EventFileError
+from had_ros.errors import DecodeError, EventFileError
 from had_ros.events import (
     Events, encode_evt3, read_aedat4_frames, read_events, read_raw, write_aedat4, write_events, write_raw,
 )
@@ -156,3 +156,22 @@ def test_aedat4_refusals(tmp_path):
     cut.write_bytes(path.read_bytes()[:-7])
     with pytest.raises(EventFileError):
         read_events(cut)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 333, 10_000])
+def test_write_raw_in_chunks_is_one_stream_across_rollovers(tmp_path, chunk):
+    """Chunked encoding continues TIME_HIGH from the previous chunk: no false rollover at chunk
+    edges, and the 24-bit wrap at 16.77 s inside the stream still decodes monotonically."""
+    rng = np.random.default_rng(3)
+    n = 1500
+    t = np.sort(rng.integers(0, 40_000_000_000, n)) // 1000 * 1000  # 40 s: two rollovers
+    ev = Events.from_arrays(rng.integers(0, 346, n), rng.integers(0, 260, n), t, rng.integers(0, 2, n), 346, 260)
+    path = tmp_path / f"chunked_{chunk}.raw"
+    write_raw(path, ev, chunk_events=chunk)
+    assert read_events(path).equals(ev)
+
+
+def test_encode_chunk_before_previous_time_is_refused():
+    ev = make_events(10)
+    with pytest.raises(DecodeError, match="before the previous chunk"):
+        encode_evt3(ev, prev_time_us=int(ev.t[0]) // 1000 + 1)

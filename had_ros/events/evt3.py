@@ -338,7 +338,7 @@ class Evt3Decoder(StreamDecoder):
 
 
 # -- encoder -----------------------------------------------------------------------------------
-def encode_evt3(events: Events, vectorize: bool = True) -> bytes:
+def encode_evt3(events: Events, vectorize: bool = True, prev_time_us: int | None = None) -> bytes:
     """Encode events as an EVT 3.0 word stream (no file header), starting with TIME_HIGH.
 
     Times are floored to µs (EVT3 resolution), so ``decode(encode(ev))`` equals ``ev`` for
@@ -346,6 +346,9 @@ def encode_evt3(events: Events, vectorize: bool = True) -> bytes:
     from 0 and across long gaps so every 24-bit rollover is seen by the decoder. With
     ``vectorize``, runs of same-time, same-row, same-polarity events with increasing x are
     packed into VECT_12/VECT_8 words (as sensors do), otherwise one ADDR_X per event.
+    ``prev_time_us`` continues a stream encoded in chunks: the µs time of the previous chunk's
+    last event, so TIME_HIGH words go on from there instead of from 0 (which a decoder would
+    take for a rollover). Chunks keep memory bounded: encoding needs ~200 bytes per event.
     Raises DecodeError for unsorted or negative times and x or y beyond the 11-bit fields.
     """
     n = len(events)
@@ -356,6 +359,9 @@ def encode_evt3(events: Events, vectorize: bool = True) -> bytes:
         raise DecodeError(f"encode_evt3: times must be >= 0 ns, got {int(events.t[0])}")
     if n > 1 and np.any(t_us[1:] < t_us[:-1]):
         raise DecodeError("encode_evt3: events must be sorted by time")
+    if prev_time_us is not None and t_us[0] < prev_time_us:
+        raise DecodeError(f"encode_evt3: chunk starts at {int(t_us[0])} µs, before the previous chunk's "
+                          f"last event at {int(prev_time_us)} µs")
     x = events.x.astype(np.int64)
     y = events.y.astype(np.int64)
     p = events.p.astype(np.int64) & 1
@@ -392,7 +398,8 @@ def encode_evt3(events: Events, vectorize: bool = True) -> bytes:
     # Which units need TIME_HIGH (and extra ones across gaps), TIME_LOW, ADDR_Y, VECT_BASE_X.
     high = u_t >> 12
     prev_high = np.empty(n_units, np.int64)
-    prev_high[0] = -MAX_HIGH_STEP  # so the first unit gets TIME_HIGHs from 0 upward
+    # From 0 upward for a new stream; from the previous chunk's TIME_HIGH when continuing one.
+    prev_high[0] = -MAX_HIGH_STEP if prev_time_us is None else int(prev_time_us) >> 12
     prev_high[1:] = high[:-1]
     new_high = high != prev_high
     n_extra_high = np.maximum((high - prev_high + MAX_HIGH_STEP - 1) // MAX_HIGH_STEP - 1, 0)

@@ -129,9 +129,11 @@ def raw_header_text(width: int, height: int, extra: dict[str, str] | None = None
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
-def write_raw(path: str | os.PathLike, events: Events, header: dict[str, str] | None = None) -> None:
+def write_raw(path: str | os.PathLike, events: Events, header: dict[str, str] | None = None,
+              chunk_events: int = 1 << 20) -> None:
     """Write a Prophesee-style EVT3 .raw file: '% evt 3.0', '% format EVT3;height=H;width=W',
-    '% geometry WxH', '% end', then the EVT3 words (times floored to µs).
+    '% geometry WxH', '% end', then the EVT3 words (times floored to µs), encoded
+    ``chunk_events`` at a time so memory stays bounded for long recordings.
 
     Raises EventFileError when the sensor is larger than EVT3's 2048x2048."""
     if events.width > MAX_COORD or events.height > MAX_COORD:
@@ -141,10 +143,13 @@ def write_raw(path: str | os.PathLike, events: Events, header: dict[str, str] | 
     for key, value in (header or {}).items():
         if not re.fullmatch(r"[A-Za-z_][\w.]*", key) or "\n" in str(value):
             raise EventFileError(f"{path}: bad .raw header field {key!r}: {value!r}")
-    words = encode_evt3(events)
     with open(path, "wb") as f:
         f.write(raw_header_text(events.width, events.height, header))
-        f.write(words)
+        prev_us = None
+        for start in range(0, len(events), max(int(chunk_events), 1)):
+            chunk = events[start:start + chunk_events]
+            f.write(encode_evt3(chunk, prev_time_us=prev_us))
+            prev_us = int(chunk.t[-1]) // 1000
 
 
 # -- own format ------------------------------------------------------------------------------------
