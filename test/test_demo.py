@@ -26,6 +26,7 @@ def test_demo_runs_end_to_end_and_writes_its_outputs(tmp_path, capsys):
         assert (out / name / "sim_0000.txt").read_text().count("\n") == 6
     # an untrained registry model is reported as such
     assert summary["eval_torch"]["trained"] is False
+    assert summary["eval_onnx"]["trained"] is False  # recorded in the .onnx by had export
     # torch and ONNX Runtime run the same weights: same boxes up to float noise
     torch_boxes = np.loadtxt(out / "eval_torch" / "sim_0000.txt", delimiter=",")
     onnx_boxes = np.loadtxt(out / "eval_onnx" / "sim_0000.txt", delimiter=",")

@@ -12,6 +12,7 @@ from had_ros.cli import main
 from had_ros.errors import ModelConfigError
 from had_ros.models import create_model, save_checkpoint
 from had_ros.tracking.backends import OnnxBackend
+from had_ros.tracking.onnx_files import read_onnx_trained
 from had_ros.tracking.export import (
     METADATA_KEY, example_inputs, export_onnx, read_onnx_config, sidecar_path, verify_onnx, write_sidecar,
 )
@@ -108,6 +109,7 @@ def test_cli_export_ok_writes_files_and_reports_errors(student, tmp_path, capsys
     assert "OK: ONNX Runtime matches torch within 0.0001" in text
     info = json.loads((tmp_path / "exp" / "student.json").read_text())
     assert info["verification"]["passed"] is True
+    assert read_onnx_trained(out) is True  # exported from a checkpoint
     assert info["verification"]["max_abs_error"]["batch1"]["score_map"] < 1e-4
 
 
@@ -130,3 +132,15 @@ def test_cli_export_bad_arguments(tmp_path, capsys):
     assert "no_such_model" in capsys.readouterr().err
     assert main(["export", "--model", "had_student_event_edge", "--out", str(tmp_path / "a.txt")]) == 1
     assert ".onnx" in capsys.readouterr().err
+
+
+def test_export_records_whether_weights_were_trained(student, tmp_path):
+    untrained = tmp_path / "untrained.onnx"
+    export_onnx(student, untrained, trained=False)
+    assert read_onnx_trained(untrained) is False
+    unknown = tmp_path / "unknown.onnx"
+    export_onnx(student, unknown)
+    assert read_onnx_trained(unknown) is None
+    (tmp_path / "junk.onnx").write_bytes(b"not a protobuf at all")
+    with pytest.raises(ModelConfigError, match="junk.onnx"):
+        read_onnx_trained(tmp_path / "junk.onnx")

@@ -73,9 +73,15 @@ def model_info(spec: str) -> dict[str, Any]:
 
     path = Path(spec)
     if path.suffix == ".onnx" and path.is_file():
-        return {"model": path.stem, "checkpoint": str(path.resolve()), "trained": None,
-                "note": "exported ONNX file: weights come from the file; whether they were trained "
-                        "is not recorded in it"}
+        from had_ros.tracking.onnx_files import read_onnx_trained
+
+        trained = read_onnx_trained(path)
+        note = {None: "exported ONNX file: weights come from the file; whether they were trained "
+                      "is not recorded in it",
+                True: "exported ONNX file, recorded by `had export` as from a trained checkpoint",
+                False: "UNTRAINED: exported ONNX file recorded by `had export` as a registry model's "
+                       "random init; the scores measure an untrained network, not the method"}[trained]
+        return {"model": path.stem, "checkpoint": str(path.resolve()), "trained": trained, "note": note}
     if path.exists() or is_checkpoint(path):
         config = read_checkpoint_config(spec)
         return {"model": config.name, "checkpoint": str(path.resolve()), "trained": True,

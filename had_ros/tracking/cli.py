@@ -39,10 +39,13 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.out.suffix != ".onnx":
         raise HadError(f"--out {args.out}: expected a path ending in .onnx")
+    from had_ros.models import list_models
+
     model = resolve_model(args.model).eval()
     c = model.config
+    trained = str(args.model) not in list_models()  # a registry name is a random init
     print(f"model: {c.name} (modalities {','.join(c.modalities)}; depth {c.depth}, width {c.embed_dim})")
-    data = export_onnx(model, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch)
+    data = export_onnx(model, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch, trained=trained)
     print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB, opset {args.opset}, "
           f"batch {'dynamic' if args.dynamic_batch else 1}, inputs {', '.join(c.input_names)})")
     batches = (1, 2) if args.dynamic_batch else (1,)

@@ -25,7 +25,7 @@ from torch import nn
 from had_ros.errors import ModelConfigError
 from had_ros.models.config import ModelConfig
 from had_ros.tracking.backends import OUTPUT_NAMES
-from had_ros.tracking.onnx_files import METADATA_KEY, read_onnx_config, sidecar_path
+from had_ros.tracking.onnx_files import METADATA_KEY, TRAINED_KEY, read_onnx_config, sidecar_path
 
 __all__ = [
     "DEFAULT_OPSET", "DEFAULT_TOLERANCE", "METADATA_KEY", "example_inputs", "export_onnx",
@@ -67,9 +67,10 @@ def example_inputs(config: ModelConfig, batch: int = 1, seed: int = 0) -> dict[s
 
 
 def export_onnx(model: nn.Module, out: str | Path | None = None, opset: int = DEFAULT_OPSET,
-                dynamic_batch: bool = False) -> bytes:
+                dynamic_batch: bool = False, trained: bool | None = None) -> bytes:
     """Export ``model`` (eval mode, fp32, CPU copy) to ONNX; write it to ``out`` if given and
-    return the serialised model."""
+    return the serialised model. ``trained`` (weights from a checkpoint or a random init) is
+    recorded in the metadata so evaluations of the file can say so."""
     import onnx
 
     config = getattr(model, "config", None)
@@ -100,6 +101,9 @@ def export_onnx(model: nn.Module, out: str | Path | None = None, opset: int = DE
     proto = onnx.load_from_string(buf.getvalue())
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, config.to_json()
+    if trained is not None:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = TRAINED_KEY, "true" if trained else "false"
     data = proto.SerializeToString()
     if out is not None:
         out = Path(out)

@@ -9,6 +9,8 @@ from had_ros.errors import ModelConfigError, TrackingError
 from had_ros.models.config import ModelConfig
 
 METADATA_KEY = "had_model_config"
+# "true" / "false": whether the exported weights came from a trained checkpoint (absent: unknown).
+TRAINED_KEY = "had_trained"
 
 
 def sidecar_path(onnx_path: str | Path) -> Path:
@@ -41,3 +43,18 @@ def read_onnx_config(onnx_path: str | Path) -> ModelConfig:
             return ModelConfig.from_json(entry.value, source=f"{onnx_path} (metadata)")
     raise ModelConfigError(f"{onnx_path}: no model config (neither {side.name} beside it nor "
                            f"'{METADATA_KEY}' in its metadata)")
+
+
+def read_onnx_trained(onnx_path: str | Path) -> bool | None:
+    """Whether `had export` recorded the weights as trained (a checkpoint) or not (a registry
+    model's random init); None for files exported elsewhere or before this was recorded."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ModelConfigError(f"{onnx_path}: not a readable ONNX model ({exc})") from exc
+    for entry in proto.metadata_props:
+        if entry.key == TRAINED_KEY:
+            return {"true": True, "false": False}.get(entry.value)
+    return None
