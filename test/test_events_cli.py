@@ -32,6 +32,20 @@ def test_events_info_prints_the_numbers(tmp_path, capsys, name):
     assert "duration:    2.000000 s" in out
     assert "rate:        0.0020 Mev/s" in out
     assert "ON fraction: 0.2500" in out
+    assert "skipped:" not in out
+
+
+def test_events_info_reports_what_the_decoder_skipped(tmp_path, capsys):
+    ev = sample()
+    path = tmp_path / "cut.raw"
+    write_raw(path, ev)
+    # one stray byte at the end (a truncated word) and, before it, an ADDR_X beyond the sensor
+    path.write_bytes(path.read_bytes() + (0x2000 | 2000).to_bytes(2, "little") + b"\x07")
+    assert cli.main(["events", "info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "events:      4000" in out
+    assert "skipped:     1 truncated bytes" in out
+    assert "skipped:     1 out of sensor" in out
 
 
 def test_events_info_errors(tmp_path, capsys):

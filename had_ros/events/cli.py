@@ -19,6 +19,11 @@ def add_events_parser(parser: argparse.ArgumentParser) -> None:
     info.set_defaults(func=run_info)
 
 
+# Decoder counters of input that did not become events (see Evt3Decoder's docstring).
+SKIP_COUNTERS = ("truncated_bytes", "unknown_words", "before_time_high", "no_address_y", "no_base_x",
+                 "time_backwards", "out_of_sensor")
+
+
 def file_summary(path: Path) -> dict:
     """The numbers `had events info` prints, as a dict."""
     from had_ros.events import io
@@ -28,8 +33,9 @@ def file_summary(path: Path) -> dict:
         raise EventFileError(f"{path}: no such event file")
     kind = io._kind(path) if path.is_file() else None
     triggers = None
+    stats: dict = {}
     if kind == "raw":
-        events, trig = io.read_raw(path, with_triggers=True)
+        events, trig = io.read_raw(path, with_triggers=True, stats=stats)
         triggers = len(trig)
         fmt = "Prophesee .raw (EVT3)"
     elif kind == "aedat4":
@@ -46,6 +52,8 @@ def file_summary(path: Path) -> dict:
         "rate_mev_s": (n / (duration_ns / 1e9) / 1e6) if duration_ns > 0 else None,
         "on_fraction": float(np.count_nonzero(events.p) / n) if n else None,
         "triggers": triggers,
+        # what the decoder skipped or dropped, so nothing is lost silently
+        "skipped": {k: int(stats[k]) for k in SKIP_COUNTERS if stats.get(k)},
     }
 
 
@@ -64,4 +72,6 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"ON fraction: {on:.4f}" if on is not None else "ON fraction: n/a")
     if s["triggers"]:
         print(f"triggers:    {s['triggers']}")
+    for name, count in s["skipped"].items():
+        print(f"skipped:     {count} {name.replace('_', ' ')}")
     return 0

@@ -92,11 +92,12 @@ def raw_format(fields: dict[str, str], name: str) -> tuple[str, int, int]:
     return encoding, width, height
 
 
-def read_raw(path: str | os.PathLike, with_triggers: bool = False):
+def read_raw(path: str | os.PathLike, with_triggers: bool = False, stats: dict | None = None):
     """Events of a Prophesee EVT3 .raw file (and its Triggers when ``with_triggers``).
 
     Raises EventFileError for a missing file, an encoding other than EVT3 or a header without
-    resolution. A truncated last word is dropped (the decoder counts it)."""
+    resolution. A truncated last word is dropped (the decoder counts it); pass a dict as
+    ``stats`` to receive the decoder's counters (skipped words, dropped events, truncated bytes)."""
     path = Path(path)
     _require_file(path)
     with open(path, "rb") as f:
@@ -117,6 +118,8 @@ def read_raw(path: str | os.PathLike, with_triggers: bool = False):
                 triggers.append(decoder.triggers)
                 bar.update(len(chunk))
         decoder.finish()
+    if stats is not None:
+        stats.update(decoder.stats)
     events = Events.concatenate(parts, width, height)
     return (events, Triggers.concatenate(triggers)) if with_triggers else events
 
