@@ -30,6 +30,22 @@ def read_onnx_config(onnx_path: str | Path) -> ModelConfig:
         if not isinstance(info, dict) or "config" not in info:
             raise ModelConfigError(f"{side}: no 'config' entry (expected the file `had export` writes)")
         return ModelConfig.from_dict(info["config"], source=str(side))
+    metadata = onnx_metadata(onnx_path)
+    if METADATA_KEY in metadata:
+        return ModelConfig.from_json(metadata[METADATA_KEY], source=f"{onnx_path} (metadata)")
+    raise ModelConfigError(f"{onnx_path}: no model config (neither {side.name} beside it nor "
+                           f"'{METADATA_KEY}' in its metadata)")
+
+
+def read_onnx_trained(onnx_path: str | Path) -> bool | None:
+    """Whether `had export` recorded the weights as trained (a checkpoint) or not (a registry
+    model's random init); None for files exported elsewhere or before this was recorded."""
+    return {"true": True, "false": False}.get(onnx_metadata(onnx_path).get(TRAINED_KEY, ""))
+
+
+def onnx_metadata(onnx_path: str | Path) -> dict[str, str]:
+    """The metadata_props of an ONNX file as a dict (weights are not loaded)."""
+    onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise TrackingError(f"ONNX model {onnx_path} does not exist")
     import onnx
@@ -38,23 +54,4 @@ def read_onnx_config(onnx_path: str | Path) -> ModelConfig:
         proto = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
         raise ModelConfigError(f"{onnx_path}: not a readable ONNX model ({exc})") from exc
-    for entry in proto.metadata_props:
-        if entry.key == METADATA_KEY:
-            return ModelConfig.from_json(entry.value, source=f"{onnx_path} (metadata)")
-    raise ModelConfigError(f"{onnx_path}: no model config (neither {side.name} beside it nor "
-                           f"'{METADATA_KEY}' in its metadata)")
-
-
-def read_onnx_trained(onnx_path: str | Path) -> bool | None:
-    """Whether `had export` recorded the weights as trained (a checkpoint) or not (a registry
-    model's random init); None for files exported elsewhere or before this was recorded."""
-    import onnx
-
-    try:
-        proto = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError and friends
-        raise ModelConfigError(f"{onnx_path}: not a readable ONNX model ({exc})") from exc
-    for entry in proto.metadata_props:
-        if entry.key == TRAINED_KEY:
-            return {"true": True, "false": False}.get(entry.value)
-    return None
+    return {entry.key: entry.value for entry in proto.metadata_props}
