@@ -494,3 +494,15 @@ def test_onnx_deployment_path_does_not_import_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "ok (4,)" in out.stdout
+
+
+def test_default_model_is_the_shipped_checkpoint_or_the_untrained_registry_model(tmp_path, monkeypatch):
+    from had_ros.models.registry import list_models
+    from had_ros.tracking import factory
+
+    monkeypatch.setattr(factory, "DEFAULT_WEIGHTS_DIR", tmp_path / "missing")
+    assert factory.default_model() == factory.DEFAULT_REGISTRY_MODEL
+    assert factory.DEFAULT_REGISTRY_MODEL in list_models()
+    (tmp_path / "student.safetensors").write_bytes(b"")
+    monkeypatch.setattr(factory, "DEFAULT_WEIGHTS_DIR", tmp_path)
+    assert factory.default_model() == str(tmp_path / "student.safetensors")

@@ -19,6 +19,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNTRAINED_SEED = 0
+# The model used wherever none is named (had eval, make demo, the ROS node): the shipped student
+# weights in had_ros/weights/ once they exist, else this registry model (untrained, with a warning).
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+DEFAULT_REGISTRY_MODEL = "had_student_event_edge"
+
+
+def default_model() -> str:
+    """The one answer to "which model when none is named": the shipped checkpoint if the package has
+    one (``had_ros/weights/<name>.safetensors`` + ``.json``), otherwise the untrained registry model."""
+    shipped = sorted(DEFAULT_WEIGHTS_DIR.glob("*.safetensors")) if DEFAULT_WEIGHTS_DIR.is_dir() else []
+    return str(shipped[0]) if shipped else DEFAULT_REGISTRY_MODEL
 
 
 def resolve_model(spec: Any, seed: int = UNTRAINED_SEED) -> "nn.Module":
