@@ -19,9 +19,11 @@ def add_events_parser(parser: argparse.ArgumentParser) -> None:
     info.set_defaults(func=run_info)
 
 
-# Decoder counters of input that did not become events (see Evt3Decoder's docstring).
+# Decoder counters of input that did not become events (see the decoders' docstrings), and of
+# events kept with a changed time.
 SKIP_COUNTERS = ("truncated_bytes", "unknown_words", "before_time_high", "no_address_y", "no_base_x",
-                 "time_backwards", "out_of_sensor")
+                 "out_of_sensor")
+ADJUST_COUNTERS = ("time_clamped",)
 
 
 def file_summary(path: Path) -> dict:
@@ -54,6 +56,7 @@ def file_summary(path: Path) -> dict:
         "triggers": triggers,
         # what the decoder skipped or dropped, so nothing is lost silently
         "skipped": {k: int(stats[k]) for k in SKIP_COUNTERS if stats.get(k)},
+        "adjusted": {k: int(stats[k]) for k in ADJUST_COUNTERS if stats.get(k)},
     }
 
 
@@ -74,4 +77,7 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"triggers:    {s['triggers']}")
     for name, count in s["skipped"].items():
         print(f"skipped:     {count} {name.replace('_', ' ')}")
+    if s["adjusted"].get("time_clamped"):
+        print(f"kept:        {s['adjusted']['time_clamped']} events stamped earlier than one before them, "
+              "given that newer time (the sensor's clock stepped back)")
     return 0

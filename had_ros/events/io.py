@@ -52,6 +52,37 @@ def parse_raw_header(f: BinaryIO) -> tuple[dict[str, str], int]:
     return fields, pos
 
 
+# Sensor generation -> resolution (width, height), for older .raw headers that have no geometry
+# line and name the sensor only in `plugin_name` (hal_plugin_gen41_evk3) or `sensor_generation`
+# (4.1), as Prophesee's tools resolve it. Keys are the generation as written in plugin names.
+SENSOR_GEOMETRY = {
+    "atis": (304, 240),     # ATIS (gen 2)
+    "gen3": (640, 480),     # Gen3 / Gen3.1 VGA (PPS3MVCD)
+    "gen31": (640, 480),
+    "gen4": (1280, 720),    # Gen4 HD
+    "gen41": (1280, 720),   # Gen4.1 / IMX636 HD
+    "imx636": (1280, 720),
+    "imx646": (1280, 720),
+    "genx320": (320, 320),
+}
+
+
+def sensor_geometry(fields: dict[str, str]) -> tuple[int, int] | None:
+    """(width, height) from the sensor generation a .raw header names in `plugin_name` or
+    `sensor_generation`, or None when it names none that SENSOR_GEOMETRY knows."""
+    lower = {k.lower(): v.strip().lower() for k, v in fields.items()}
+    if "plugin_name" in lower:
+        for part in re.split(r"[_\s]+", lower["plugin_name"]):
+            if part in SENSOR_GEOMETRY:
+                return SENSOR_GEOMETRY[part]
+    generation = lower.get("sensor_generation", "")
+    match = re.fullmatch(r"(\d+)(?:\.(\d+))?", generation)
+    if match:  # 4.1 -> gen41, 4.0 and 4 -> gen4
+        major, minor = match.groups()
+        return SENSOR_GEOMETRY.get(f"gen{major}{minor if minor not in (None, '0') else ''}")
+    return None
+
+
 def raw_format(fields: dict[str, str], name: str) -> tuple[str, int, int]:
     """(encoding, width, height) from the header fields of a .raw file.
 
@@ -82,12 +113,15 @@ def raw_format(fields: dict[str, str], name: str) -> tuple[str, int, int]:
     else:
         lower = {k.lower(): v for k, v in fields.items()}
         width, height = lower.get("width"), lower.get("height")
+        if width is None or height is None:
+            width, height = sensor_geometry(fields) or (None, None)
     try:
         width, height = int(width), int(height)
     except (TypeError, ValueError):
         raise EventFileError(
-            f"{name}: the .raw header gives no sensor resolution (expected '% geometry WxH' or "
-            f"'% format EVT3;height=H;width=W')"
+            f"{name}: the .raw header gives no sensor resolution (expected '% geometry WxH', "
+            f"'% format EVT3;height=H;width=W', or a sensor generation in '% plugin_name' such as "
+            f"hal_plugin_gen41_evk3; known generations: {', '.join(sorted(SENSOR_GEOMETRY))})"
         ) from None
     return encoding, width, height
 
