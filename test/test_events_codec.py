@@ -169,7 +169,7 @@ def test_evt3_triggers_reported_separately():
 
 # -- bad input: clear error or counted skip, never a crash -----------------------------------------
 def test_unknown_encoding_names_it_and_the_known_ones():
-    with pytest.raises(DecodeError, match=r"'evt4'.*evt3, mono, trigger"):
+    with pytest.raises(DecodeError, match=r"'evt4'.*evt2, evt21, evt3, libcaer, libcaer_cmp, mono, trigger"):
         make_decoder("evt4", 10, 10)
 
 

@@ -13,7 +13,9 @@ def add_events_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="events_command", metavar="SUBCOMMAND")
     info = sub.add_parser(
         "info", help="resolution, event count, duration, rate and ON fraction of an event file",
-        description="Summarise an event file (.raw EVT3, .aedat4 or had_ros .npz).",
+        description="Summarise an event file (.raw EVT 3.0/2.0/2.1, .aedat4 or had_ros .npz). Older "
+                    ".raw headers without a geometry line get the resolution from the sensor generation "
+                    "in plugin_name (gen41 -> 1280x720, gen3 -> 640x480, ...).",
     )
     info.add_argument("path", type=Path, help="event file")
     info.set_defaults(func=run_info)
@@ -37,9 +39,11 @@ def file_summary(path: Path) -> dict:
     triggers = None
     stats: dict = {}
     if kind == "raw":
+        with open(path, "rb") as f:
+            encoding, _, _ = io.raw_format(io.parse_raw_header(f)[0], str(path))
         events, trig = io.read_raw(path, with_triggers=True, stats=stats)
         triggers = len(trig)
-        fmt = "Prophesee .raw (EVT3)"
+        fmt = f"Prophesee .raw ({encoding})"
     elif kind == "aedat4":
         events = io.read_events(path)
         fmt = "AEDAT4"
