@@ -198,7 +198,7 @@ def common_length(seq: str, counts: list[tuple[str, int]], warn: Warn | None = N
     return lo
 
 
-def annotations(root: Path, seq: str, layout: str, frames: list[Path], gt_name: str,
+def read_annotations(root: Path, seq: str, layout: str, frames: list[Path], gt_name: str,
                 absent_name: str | None, absent_required: bool = False,
                 warn: Warn | None = None) -> dict:
     """Frames, ground truth and absent flags of one sequence, trimmed to their common length.

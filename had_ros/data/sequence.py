@@ -66,7 +66,8 @@ class Sequence:
         self.no_events_reason = no_events_reason
         self.frame_time_source = frame_time_source
         self.absent_source = absent_source
-        self.event_frame_files = event_frame_files
+        # event renderings beyond the frames kept (files trimmed to a common length) are not used
+        self.event_frame_files = None if event_frame_files is None else list(event_frame_files)[:len(self.frame_files)]
         if modalities is None:
             modalities = ["rgb"] + (["events"] if event_file is not None else []) \
                 + (["event_images"] if event_frame_files else [])

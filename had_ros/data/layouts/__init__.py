@@ -12,12 +12,11 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
+from had_ros.data.readers import read_annotations, timing
+from had_ros.data.sequence import Sequence
 from had_ros.errors import DatasetError
-
-if TYPE_CHECKING:
-    from had_ros.data.sequence import Sequence
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Layout:
     needs: str                                          # what detection looks for
     modalities: str                                     # what its sequences carry, in words
     detect: Callable[[Path], bool]
-    open: Callable[[Path, "float | None"], "Sequence"]
+    open: Callable[[Path, "float | None"], Sequence]
 
 
 _REGISTRY: dict[str, Layout] = {}
@@ -55,6 +54,22 @@ def get_layout(name: str, root: Path | None = None) -> Layout:
 
 def names() -> tuple[str, ...]:
     return tuple(lay.name for lay in layouts())
+
+
+def build_sequence(root: Path, name: str, layout: str, frames: list[Path], gt_name: str,
+                   absent_name: str | None, fps: float | None,
+                   default_timing: dict | Callable[[int], dict], *, absent_required: bool = False,
+                   **kwargs: Any) -> Sequence:
+    """What every layout does once it has found its files: read ground truth and absent flags,
+    trim them and the frames to their common length, settle the frame times (``fps``, else a
+    frame_times.txt, else ``default_timing``, or ``default_timing(n)`` for the n frames kept), and
+    build the Sequence with the warnings of all that. ``kwargs`` go to Sequence."""
+    log: list[str] = []
+    ann = read_annotations(root, name, layout, frames, gt_name, absent_name, absent_required, warn=log.append)
+    n = len(ann["frame_files"])
+    default = default_timing(n) if callable(default_timing) else default_timing
+    return Sequence(name=name, layout=layout, root=root, warnings=log, **ann, **kwargs,
+                    **timing(root, name, n, fps, default, len(frames)))
 
 
 def detect_layout(path: str | Path) -> str | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from had_ros.data.layouts import Layout, register
-from had_ros.data.readers import aedat4_timing, annotations, image_size, list_images, pick_file, timing
+from had_ros.data.layouts import Layout, build_sequence, register
+from had_ros.data.readers import aedat4_timing, image_size, list_images, pick_file
 from had_ros.data.sequence import Sequence
 from had_ros.errors import DatasetError
 
@@ -27,12 +27,10 @@ def open_coesot(root: Path, fps: float | None) -> Sequence:
     dvs = aps.with_name(aps.name[:-4] + "_dvs")
     aedat = pick_file(root, [f"{seq}.aedat4"], "*.aedat4", seq, "AEDAT4 event")
     w, h = image_size(frames, seq)
-    log: list[str] = []
-    ann = annotations(root, seq, "coesot", frames, "groundtruth.txt", "absent.txt", warn=log.append)
-    return Sequence(
-        name=seq, layout="coesot", root=root, width=w, height=h, event_file=aedat,
-        event_frame_files=list_images(dvs, seq) if dvs.is_dir() else None, warnings=log, **ann,
-        **timing(root, seq, len(ann["frame_files"]), fps, aedat4_timing(aedat), len(frames)),
+    return build_sequence(
+        root, seq, "coesot", frames, "groundtruth.txt", "absent.txt", fps, aedat4_timing(aedat),
+        width=w, height=h, event_file=aedat,
+        event_frame_files=list_images(dvs, seq) if dvs.is_dir() else None,
     )
 
 

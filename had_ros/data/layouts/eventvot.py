@@ -15,8 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from had_ros.data.layouts import Layout, register
-from had_ros.data.readers import annotations, image_size, list_images, pick_file, timing, warn_dataset
+from had_ros.data.layouts import Layout, build_sequence, register
+from had_ros.data.readers import image_size, list_images, pick_file, warn_dataset
 from had_ros.data.sequence import Sequence, read_event_file
 from had_ros.errors import DatasetError
 from had_ros.events.container import Events
@@ -132,15 +132,12 @@ def open_eventvot(root: Path, fps: float | None) -> Sequence:
         event_file = pick_file(root, [f"{seq}.raw", f"{seq}.aedat4"], "*.raw", seq,
                                f"event ({seq}.csv)")
     w, h = image_size(frames, seq)
-    log: list[str] = []
-    ann = annotations(root, seq, "eventvot", frames, "groundtruth.txt", "absent.txt", warn=log.append)
-    n = len(ann["frame_files"])
-    default = dict(frame_time_mode="event_span", frame_time_source=f"uniform over the event span ({n} frames)")
-    return Sequence(
-        name=seq, layout="eventvot", root=root, width=w, height=h, event_file=event_file,
-        event_frame_files=list(ann["frame_files"]), modalities=("events", "event_images"),
-        modality_note=MODALITY_NOTE, event_reader=_read_events, warnings=log, **ann,
-        **timing(root, seq, n, fps, default, len(frames)),
+    return build_sequence(
+        root, seq, "eventvot", frames, "groundtruth.txt", "absent.txt", fps,
+        lambda n: dict(frame_time_mode="event_span",
+                       frame_time_source=f"uniform over the event span ({n} frames)"),
+        width=w, height=h, event_file=event_file, event_frame_files=frames,
+        modalities=("events", "event_images"), modality_note=MODALITY_NOTE, event_reader=_read_events,
     )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from had_ros.data.layouts import Layout, register
-from had_ros.data.readers import aedat4_timing, annotations, image_size, list_images, pick_file, timing
+from had_ros.data.layouts import Layout, build_sequence, register
+from had_ros.data.readers import aedat4_timing, image_size, list_images, pick_file
 from had_ros.data.sequence import Sequence
 
 
@@ -20,12 +20,10 @@ def open_fe108(root: Path, fps: float | None) -> Sequence:
     aedat = pick_file(root, ["events.aedat4", f"{seq}.aedat4"], "*.aedat4", seq, "AEDAT4 event")
     w, h = image_size(frames, seq)
     dvs = root / "dvs"
-    log: list[str] = []
-    ann = annotations(root, seq, "fe108", frames, "groundtruth_rect.txt", None, warn=log.append)
-    return Sequence(
-        name=seq, layout="fe108", root=root, width=w, height=h, event_file=aedat,
-        event_frame_files=list_images(dvs, seq) if dvs.is_dir() else None, warnings=log, **ann,
-        **timing(root, seq, len(ann["frame_files"]), fps, aedat4_timing(aedat), len(frames)),
+    return build_sequence(
+        root, seq, "fe108", frames, "groundtruth_rect.txt", None, fps, aedat4_timing(aedat),
+        width=w, height=h, event_file=aedat,
+        event_frame_files=list_images(dvs, seq) if dvs.is_dir() else None,
     )
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from had_ros.data.layouts import Layout, register
-from had_ros.data.readers import annotations, list_images, timing
+from had_ros.data.layouts import Layout, build_sequence, register
+from had_ros.data.readers import list_images
 from had_ros.data.sequence import Sequence
 from had_ros.errors import DatasetError
 
@@ -46,14 +46,11 @@ def open_had_sim(root: Path, fps: float | None) -> Sequence:
         raise DatasetError(f"sequence {seq!r}: event file {event_file} is missing; expected the generator's EVT3 .raw")
     if fps is None and not (root / "frame_times.txt").is_file():
         raise DatasetError(f"sequence {seq!r}: frame-time file {root / 'frame_times.txt'} is missing; expected one ns time per frame")
-    log: list[str] = []
-    ann = annotations(root, seq, "had_sim", frames, "groundtruth.txt", "absent.txt",
-                      absent_required=True, warn=log.append)
-    return Sequence(
-        name=seq, layout="had_sim", root=root, width=int(meta["width"]), height=int(meta["height"]),
+    return build_sequence(
+        root, seq, "had_sim", frames, "groundtruth.txt", "absent.txt", fps, {}, absent_required=True,
+        width=int(meta["width"]), height=int(meta["height"]),
         attributes=[str(a) for a in meta.get("attributes", [])], event_file=event_file,
-        modalities=("rgb", "events"), warnings=log, **ann,
-        **timing(root, seq, len(ann["frame_files"]), fps, {}, len(frames)),
+        modalities=("rgb", "events"),
     )
 
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from had_ros.data.layouts import Layout, register
-from had_ros.data.readers import (DEFAULT_FPS, aedat4_timing, annotations, image_size, list_images,
-                                  pick_file, timing)
+from had_ros.data.layouts import Layout, build_sequence, register
+from had_ros.data.readers import DEFAULT_FPS, aedat4_timing, image_size, list_images, pick_file
 from had_ros.data.sequence import Sequence
 
 
@@ -30,14 +29,10 @@ def open_visevent(root: Path, fps: float | None) -> Sequence:
                        frame_time_source=f"nominal {DEFAULT_FPS:g} fps (no timestamps or events in this release)")
         reason = (f"VisEvent folder {root} has only event images (event_imgs/), no raw events; "
                   "put the sequence's .aedat4 in the folder to use events")
-    log: list[str] = []
-    ann = annotations(root, seq, "visevent", frames, "groundtruth.txt", "absent_label.txt", warn=log.append)
-    return Sequence(
-        name=seq, layout="visevent", root=root, width=w, height=h,
-        event_file=aedat, no_events_reason=reason,
+    return build_sequence(
+        root, seq, "visevent", frames, "groundtruth.txt", "absent_label.txt", fps, default,
+        width=w, height=h, event_file=aedat, no_events_reason=reason,
         event_frame_files=list_images(event_imgs, seq) if event_imgs.is_dir() else None,
-        warnings=log, **ann,
-        **timing(root, seq, len(ann["frame_files"]), fps, default, len(frames)),
     )
 
 
