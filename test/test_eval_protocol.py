@@ -10,7 +10,8 @@ import pytest
 
 from had_ros.cli import main
 from test_eval_cli import AUC_CAP, N, make_sequence
-from test_loaders import write_eventvot
+from had_ros.errors import DatasetWarning
+from test_loaders import boxes, write_boxes, write_eventvot
 
 
 @pytest.fixture()
@@ -76,7 +77,12 @@ def test_rgb_model_is_refused_on_eventvot_and_an_event_model_runs(tmp_path, caps
     assert rc == 1 and "uses RGB frames, but 1 sequences have none (rec_a (eventvot)" in err
     assert "event renderings" in err and "had_student_event_edge" in err
     assert not (tmp_path / "o" / "rec_a.txt").exists()  # refused before any tracking
-    assert main(["eval", "--dataset", str(tmp_path / "vot"), "--model", "had_student_event_edge",
-                 "--out", str(tmp_path / "e"), "--no-progress"]) == 0
+    # the event model runs; a ground truth one line short is trimmed and results.json says so
+    write_boxes(tmp_path / "vot" / "rec_a" / "groundtruth.txt", boxes(4))
+    with pytest.warns(DatasetWarning, match="groundtruth.txt: 4"):
+        assert main(["eval", "--dataset", str(tmp_path / "vot"), "--model", "had_student_event_edge",
+                     "--out", str(tmp_path / "e"), "--no-progress"]) == 0
     report = json.loads((tmp_path / "e" / "results.json").read_text())
-    assert report["sequences"]["rec_a"]["frames_timed"] == 4
+    assert report["sequences"]["rec_a"]["frames_timed"] == 3
+    assert len((tmp_path / "e" / "rec_a.txt").read_text().splitlines()) == 4
+    assert "using the first 4 frames" in report["dataset_warnings"]["rec_a"][0]
