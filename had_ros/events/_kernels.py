@@ -17,19 +17,14 @@ import numba
 import numpy as np
 from numba.core.extending import intrinsic
 
-# Word types and decoder constants (plain ints: numba freezes them at compile time).
-from had_ros.events.evt3 import (  # noqa: E402
-    _NO_BASE, ADDR_X, ADDR_Y, CONTINUED_4, CONTINUED_12, EXT_TRIGGER, OTHERS, ROLLOVER_MARGIN, TIME_HIGH,
+# Word types, decoder constants and the state layout (plain ints: numba freezes them at compile time).
+from had_ros.events.evt3_format import (
+    ADDR_X, ADDR_Y, C_BEFORE_TIME_HIGH, C_IGNORED_WORDS, C_NO_ADDRESS_Y, C_NO_BASE_X, C_OUT_OF_SENSOR,
+    C_ROLLOVERS, C_TIME_CLAMPED, C_TRIGGERS, C_UNKNOWN_WORDS, CONTINUED_4, CONTINUED_12, EXT_TRIGGER, NO_BASE,
+    OTHERS, ROLLOVER_MARGIN, S_BASE_X, S_HIGH, S_LOW, S_POL, S_STARTED, S_T_MAX, S_TH_RAW, S_Y, TIME_HIGH,
     TIME_LOW, VECT_8, VECT_12, VECT_BASE_X,
 )
 
-# Layout of the EVT3 decoder's state array (int64): the stream state, then the counters the call adds.
-S_STARTED, S_TH_RAW, S_HIGH, S_LOW, S_T_MAX, S_Y, S_BASE_X, S_POL = range(8)
-C_BEFORE_TIME_HIGH, C_NO_ADDRESS_Y, C_NO_BASE_X, C_TIME_BACKWARDS, C_OUT_OF_SENSOR = range(8, 13)
-C_UNKNOWN_WORDS, C_IGNORED_WORDS, C_ROLLOVERS, C_TRIGGERS = range(13, 17)
-STATE_SIZE = 17
-COUNTER_NAMES = ("before_time_high", "no_address_y", "no_base_x", "time_backwards", "out_of_sensor",
-                 "unknown_words", "ignored_words", "rollovers", "triggers")
 # The vector fast path writes up to this many slots past the last event (branch-free expansion).
 EVENT_SLACK = 12
 
@@ -67,10 +62,10 @@ def evt3_count(words):
 
 
 @_jit
-def _vector_checked(mask, step, base, y, pol, cur, in_time, width, height, x_out, y_out, t_out, p_out,
+def _vector_checked(mask, step, base, y, pol, t_ns, clamped, width, height, x_out, y_out, t_out, p_out,
                     n, state):
-    """The events of a vector word one by one, each checked (the rare case: some are dropped).
-    Returns the new output position; drops are counted in ``state``."""
+    """The events of a vector word one by one, each checked (the rare case: some are dropped or
+    clamped in time). Returns the new output position; drops and clamps are counted in ``state``."""
     for b in range(step):
         if (mask >> b) & 1:
             xv = base + b
@@ -78,16 +73,15 @@ def _vector_checked(mask, step, base, y, pol, cur, in_time, width, height, x_out
                 state[C_NO_ADDRESS_Y] += 1
             elif xv < 0:
                 state[C_NO_BASE_X] += 1
-            elif not in_time:
-                state[C_TIME_BACKWARDS] += 1
             elif xv >= width or y >= height:
                 state[C_OUT_OF_SENSOR] += 1
             else:
                 x_out[n] = xv
                 y_out[n] = y
-                t_out[n] = cur * 1000
+                t_out[n] = t_ns
                 p_out[n] = pol
                 n += np.uint64(1)
+                state[C_TIME_CLAMPED] += clamped
     return n
 
 
@@ -99,7 +93,8 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
     C_* are incremented. Outputs need room for evt3_count's bounds plus EVENT_SLACK events;
     trig_out is (triggers, 3): t ns, edge, id. The rules, counters included, are those of
     Evt3Decoder's numpy path: an event advances the newest time seen even when it is dropped;
-    drop reasons are tested in the order no y, no base x, time backwards, outside the sensor.
+    drop reasons are tested in the order no y, no base x, outside the sensor; a kept event older
+    than the newest time seen is stamped with that time (counted in C_TIME_CLAMPED).
 
     Speed: output positions are unsigned (numba then skips its negative-index fix-up), and a
     vector word whose events are all valid writes all its 8 or 12 slots, one array at a time,
@@ -148,10 +143,10 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
                         x_out[n] = base + b
                         n += np.uint64((mask >> b) & 1)
                 else:
-                    in_time = cur >= t_max
-                    if in_time:
+                    clamped = cur < t_max
+                    if not clamped:
                         t_max = cur
-                    n = _vector_checked(mask, 8, base, y, pol, cur, in_time, width, height,
+                    n = _vector_checked(mask, 8, base, y, pol, t_max * 1000, clamped, width, height,
                                         x_out, y_out, t_out, p_out, n, state)
             base += 8
         elif typ == VECT_12:
@@ -169,35 +164,36 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
                         x_out[n] = base + b
                         n += np.uint64((mask >> b) & 1)
                 else:
-                    in_time = cur >= t_max
-                    if in_time:
+                    clamped = cur < t_max
+                    if not clamped:
                         t_max = cur
-                    n = _vector_checked(mask, 12, base, y, pol, cur, in_time, width, height,
+                    n = _vector_checked(mask, 12, base, y, pol, t_max * 1000, clamped, width, height,
                                         x_out, y_out, t_out, p_out, n, state)
             base += 12
         elif typ == ADDR_X:
             xv = w & 0x7FF
-            in_time = cur >= t_max
-            if in_time:
-                t_max = cur
             if ok and xv < width:
+                t_max = cur
                 x_out[n] = xv
                 y_out[n] = y
                 t_out[n] = t_ns
                 p_out[n] = (w >> 11) & 1
                 n += np.uint64(1)
-            elif y < 0:
-                state[C_NO_ADDRESS_Y] += 1
-            elif not in_time:
-                state[C_TIME_BACKWARDS] += 1
-            elif xv >= width or y >= height:
-                state[C_OUT_OF_SENSOR] += 1
             else:
-                x_out[n] = xv
-                y_out[n] = y
-                t_out[n] = t_ns
-                p_out[n] = (w >> 11) & 1
-                n += np.uint64(1)
+                clamped = cur < t_max
+                if not clamped:
+                    t_max = cur
+                if y < 0:
+                    state[C_NO_ADDRESS_Y] += 1
+                elif xv >= width or y >= height:
+                    state[C_OUT_OF_SENSOR] += 1
+                else:
+                    x_out[n] = xv
+                    y_out[n] = y
+                    t_out[n] = t_max * 1000
+                    p_out[n] = (w >> 11) & 1
+                    n += np.uint64(1)
+                    state[C_TIME_CLAMPED] += clamped
         elif typ == ADDR_Y:
             y = w & 0x7FF
             y_ok = y < height
@@ -217,6 +213,8 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
                 loops += 1
                 state[C_ROLLOVERS] += 1
             high = (loops << 12) | th
+            if th != th_raw:  # a new high part starts its period at low 0 (until its TIME_LOW)
+                low = 0
             th_raw = th
             cur = (high << 12) | low
             t_ns = cur * 1000
@@ -231,7 +229,7 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
         else:
             state[C_UNKNOWN_WORDS] += 1
     if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
-        base = _NO_BASE
+        base = NO_BASE
     state[S_STARTED] = started
     state[S_TH_RAW] = th_raw
     state[S_HIGH] = high

@@ -14,6 +14,7 @@ from had_ros.errors import DecodeError
 from had_ros.events.container import Events
 
 MAX_SENSOR_SIZE = 1 << 16
+_NO_TIME = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class StreamDecoder:
 
     ``stats`` counts what was skipped, by reason (never silently). ``triggers`` holds the
     trigger edges of the latest ``decode`` call (empty for encodings without triggers).
+    Every decoder's output is sorted by time within and across the packets of its stream: an
+    event stamped earlier than one already decoded is kept with the newest time seen and
+    counted in ``stats['time_clamped']`` (see ``_in_time_order``).
     """
 
     encoding = ""
@@ -89,12 +93,28 @@ class StreamDecoder:
         self.triggers = Triggers.empty()
         self._pending = b""
         self.stats: dict[str, int] = {"packets": 0, "bytes": 0, "events": 0, "triggers": 0,
-                                      "out_of_sensor": 0, "time_backwards": 0, "truncated_bytes": 0}
+                                      "out_of_sensor": 0, "time_clamped": 0, "truncated_bytes": 0}
+        self._t_max = _NO_TIME
 
     def reset(self) -> None:
         """Forget the stream state (start of a new stream); counters are kept."""
         self._pending = b""
         self.triggers = Triggers.empty()
+        self._t_max = _NO_TIME
+
+    def _in_time_order(self, t: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+        """``t`` (ns) with every time older than the newest one seen so far raised to it, so the
+        output stays sorted within and across packets without losing events; the raised times of
+        the events that are kept (``keep``, default all) are counted in ``stats['time_clamped']``.
+        Every time given advances the newest time seen."""
+        if not len(t):
+            return t
+        t_max = np.maximum.accumulate(t)
+        np.maximum(t_max, self._t_max, out=t_max)
+        self._t_max = int(t_max[-1])
+        raised = t < t_max
+        self.stats["time_clamped"] += int((raised if keep is None else raised & keep).sum())
+        return t_max
 
     @property
     def pending_bytes(self) -> int:
