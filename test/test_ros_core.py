@@ -196,9 +196,10 @@ def test_every_bad_input_is_counted_logged_and_the_core_keeps_answering(tracker_
     # a flood: far more events than the buffer holds, the oldest go and are counted
     f.events_until(60_000)
     assert core.acc.dropped_overflow > 0 and len(core.acc) <= 1000
-    # corrupt bytes: the decoder counts what it skipped, nothing raises
-    core.on_packet("evt3", W, H, f.seq, 0, np.random.default_rng(1).integers(0, 256, 4001, np.uint8).tobytes(),
-                   f.OFFSET + 61_000_000)
+    # corrupt and truncated bytes: the decoder counts what it skipped, nothing raises
+    expect("truncated_packets", ["incomplete word"], lambda: core.on_packet(
+        "evt3", W, H, f.seq, 0, np.random.default_rng(1).integers(0, 256, 4001, np.uint8).tobytes(),
+        f.OFFSET + 61_000_000))
     f.seq += 1
     f.t_us = 62_000
     snap = core.snapshot()

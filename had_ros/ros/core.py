@@ -54,6 +54,7 @@ COUNTERS: dict[str, str] = {
     "stream_restarts": "seq went backwards: a new event stream (decoder and buffer restarted)",
     "unknown_encoding": "event packets of an encoding no decoder knows (dropped)",
     "decode_errors": "event packets the decoder refused (dropped)",
+    "truncated_packets": "event packets ending in an incomplete word (those bytes dropped)",
     "bad_packets": "event packets with an impossible sensor size or empty payload type (dropped)",
     "sensor_size_changed": "event packets of another sensor size than the stream (stream restarted)",
     "clock_jumps": "packets whose host stamp jumped against the sensor clock by more than 1 s (offset re-estimated)",
@@ -308,14 +309,24 @@ class TrackerCore:
                          f"(driver restart?); decoder and buffer start again")
                 self._new_stream(*key)
         self._last_seq = seq
-        backwards = self._decoder.stats.get("time_backwards", 0)
+        before = {k: self._decoder.stats.get(k, 0) for k in ("time_backwards", "time_clamped")}
         events = self._decoder.decode(data, time_base)
-        if not len(events) and self._decoder.stats.get("time_backwards", 0) > backwards:
+        if self._decoder.pending_bytes:
+            # drivers send whole words: a partial one at the end is a truncated packet; carrying it
+            # into the next packet would shift every later word by a byte
+            cut = self._decoder.finish()
+            self.bad("truncated_packets", f"event packet seq {seq} ({key[0]}) ends in {cut} byte(s) of an "
+                     "incomplete word: dropped them")
+        dropped = self._decoder.stats.get("time_backwards", 0) - before["time_backwards"]
+        clamped = self._decoder.stats.get("time_clamped", 0) - before["time_clamped"]
+        if (not len(events) and dropped > 0) or (len(events) > 1 and clamped >= len(events)):
             # a whole packet older than what the decoder saw: its clock was thrown ahead (corrupt
             # words) or the sensor restarted; without a restart every later event would be dropped
+            # or clamped to that time
             self.bad("stream_restarts", f"event packet seq {seq}: all its events lie before the stream's "
-                     "newest time (corrupt data or a sensor restart); decoder restarted")
+                     "newest time (corrupt data or a sensor restart); decoder restarted, packet dropped")
             self._decoder.reset()
+            return
         self.counts["events"] += len(events)
         if len(events) and self.acc.offset_ns is not None and len(self.acc):
             jump = (stamp_ns - int(events.t[-1])) - self.acc.offset_ns
