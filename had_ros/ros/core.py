@@ -604,6 +604,24 @@ class TrackerCore:
             if est is not None:
                 out.append(est)
 
+    def warm_up(self) -> float:
+        """Compile and load what the first packet and frame would otherwise wait for (numba kernels
+        of the decoder and the voxel grid, the backend's first run) on a small synthetic input;
+        returns the seconds it took. Leaves no target behind."""
+        from had_ros.events import encode_evt3
+
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(0)
+        n, w, h = 2000, 64, 64
+        ev = Events.from_arrays(rng.integers(0, w, n), rng.integers(0, h, n), np.sort(rng.integers(0, 10**7, n)),
+                                rng.integers(0, 2, n), w, h)
+        events = make_decoder("evt3", w, h).decode(encode_evt3(ev))
+        frame = np.zeros((h, w, 3), np.uint8) if self.uses_rgb else None
+        window = (0, 10**7)
+        self.tracker.initialize(frame, events if self.uses_events else None, [20, 20, 16, 16], window=window)
+        self.tracker.track(frame, events if self.uses_events else None, window=window)
+        return time.perf_counter() - t0
+
     # -- diagnostics -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         with self.lock:

@@ -119,16 +119,24 @@ def read_messages(reader, store, topics: BagTopics) -> Iterator[tuple[str, int, 
         yield kind_of[conn.topic], int(t), reader.deserialize(raw, conn.msgtype), bytes(raw)
 
 
-def bag_name(reader, path: Path) -> str:
+def bag_name(path: Path) -> str:
+    """The sequence name: the simulator's "had_sim.sequence" custom data, else the bag's name."""
+    import yaml
+
+    path = Path(path)
+    meta = (path if path.is_dir() else path.parent) / "metadata.yaml"
     try:
-        for meta in getattr(reader, "readers", []):
-            custom = getattr(meta, "custom_data", None) or {}
-            if custom.get("had_sim.sequence"):
-                return str(custom["had_sim.sequence"])
-    except Exception:
+        info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+        name = (info.get("custom_data") or {}).get("had_sim.sequence")
+        if name:
+            return str(name)
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
         pass
-    name = Path(path).name
-    return name[: -len(".mcap")] if name.endswith(".mcap") else name
+    name = path.name
+    for suffix in (".mcap", ".db3"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
 
 
 def gt_box(msg) -> np.ndarray:
@@ -434,7 +442,7 @@ def run_replay(args: argparse.Namespace) -> int:
     reader, store = open_bag(args.bag)
     with reader:
         topics = pick_topics(reader, args.image_topic, args.events_topic, args.gt_topic)
-        name = bag_name(reader, args.bag)
+        name = bag_name(args.bag)
         messages = list(read_messages(reader, store, topics))
     if not any(m[0] == "image" for m in messages):
         raise DatasetError(f"{args.bag}: no images on {topics.image}")
