@@ -29,7 +29,24 @@ from had_ros.ros import params as P
 from had_ros.ros.core import COUNTERS, CoreSettings, Estimate, build_core
 
 NODE_NAME = "had_tracker"
+# Every topic and service of the node (relative names, remapped by the launch file) and its type.
+TOPICS: dict[str, str] = {
+    "image": "sensor_msgs/msg/Image",
+    "events": "event_camera_msgs/msg/EventPacket",
+    "init": "vision_msgs/msg/Detection2D",
+    "reset": "std_srvs/srv/Trigger",
+    "detections": "vision_msgs/msg/Detection2DArray",
+    "event_detections": "vision_msgs/msg/Detection2DArray",
+    "state": "had_ros/msg/TrackerState",
+    "debug_image": "sensor_msgs/msg/Image",
+    "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+}
 EVENT_TYPE = "event_camera_msgs/msg/EventPacket"
+
+
+def _topic(name: str) -> str:
+    assert name in TOPICS, name  # the table above lists every name the node uses
+    return name
 
 
 class ParameterRefused(HadError):
@@ -121,15 +138,15 @@ def _make_node_class():
                 else ReliabilityPolicy.RELIABLE
             img_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=values["image_qos_depth"], reliability=rel)
             ev_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=values["events_qos_depth"], reliability=rel)
-            self.create_subscription(Image, "image", self._on_image, img_qos)
-            self.create_subscription(EventPacket, "events", self._on_events, ev_qos)
-            self.create_subscription(Detection2D, "init", self._on_init, 10)
-            self.create_service(Trigger, "reset", self._on_reset)
-            self.pub_det = self.create_publisher(Detection2DArray, "detections", 10)
-            self.pub_fast = self.create_publisher(Detection2DArray, "event_detections", 10)
-            self.pub_state = self.create_publisher(TrackerState, "state", 10)
-            self.pub_debug = self.create_publisher(Image, "debug_image", 2)
-            self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+            self.create_subscription(Image, _topic("image"), self._on_image, img_qos)
+            self.create_subscription(EventPacket, _topic("events"), self._on_events, ev_qos)
+            self.create_subscription(Detection2D, _topic("init"), self._on_init, 10)
+            self.create_service(Trigger, _topic("reset"), self._on_reset)
+            self.pub_det = self.create_publisher(Detection2DArray, _topic("detections"), 10)
+            self.pub_fast = self.create_publisher(Detection2DArray, _topic("event_detections"), 10)
+            self.pub_state = self.create_publisher(TrackerState, _topic("state"), 10)
+            self.pub_debug = self.create_publisher(Image, _topic("debug_image"), 2)
+            self.pub_diag = self.create_publisher(DiagnosticArray, _topic("/diagnostics"), 10)
             self._last_counts = dict(self.core.counts)
             self._last_diag = time.monotonic()
             self.create_timer(values["diagnostics_period_s"], self._publish_diagnostics)
