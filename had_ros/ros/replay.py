@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,7 @@ class Replayed:
     init_index: int
     e2e_ms: np.ndarray                 # publish -> detection received (DDS mode), NaN otherwise
     node_ms: np.ndarray                # image arrival -> publication in the node (TrackerState.latency_ms)
+    lost: np.ndarray                   # the node said LOST for this image
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -343,9 +345,12 @@ def collect_run(name: str, messages, estimates: dict | None = None, published: d
     n = len(stamps)
     boxes, scores = np.full((n, 4), np.nan), np.full(n, np.nan)
     e2e, node_ms = np.full(n, np.nan), np.full(n, np.nan)
+    lost = np.zeros(n, bool)
     for i, s in enumerate(stamps):
-        if estimates is not None and s in estimates and estimates[s].box is not None:
-            boxes[i], scores[i] = estimates[s].box, estimates[s].score
+        if estimates is not None and s in estimates:
+            lost[i] = estimates[s].status == 2
+            if estimates[s].box is not None:
+                boxes[i], scores[i] = estimates[s].box, estimates[s].score
         if detections is not None and s in detections:
             recv, box, score = detections[s]
             if box is not None:
@@ -354,23 +359,27 @@ def collect_run(name: str, messages, estimates: dict | None = None, published: d
                 e2e[i] = (recv - published[s]) * 1e3
         if states is not None and s in states:
             node_ms[i] = states[s].latency_ms
+            lost[i] = states[s].status == 2
     have_gt = bool(gts)
     gt = np.array([gts.get(s, np.full(4, np.nan)) for s in stamps]) if have_gt else None
     absent = (~np.isfinite(gt).all(axis=1)) if have_gt else None
     first = init_plan(stamps, gts) if have_gt else -1
-    return Replayed(name, np.array(stamps, np.int64), boxes, scores, gt, absent, first, e2e, node_ms)
+    return Replayed(name, np.array(stamps, np.int64), boxes, scores, gt, absent, first, e2e, node_ms, lost)
 
 
 def score(run: Replayed) -> dict[str, Any] | None:
-    from had_ros.eval import metrics
+    """had eval's scoring of one sequence (``runner.score_run``: the same protocol and code)."""
+    from types import SimpleNamespace
+
+    from had_ros.eval import runner
 
     if run.gt is None or not len(run.gt):
         return None
-    pred_absent = np.zeros(len(run.gt), bool)
-    pred_absent[: run.init_index if run.init_index >= 0 else len(run.gt)] = True
-    res = metrics.evaluate(run.boxes, run.gt, absent=run.absent, pred_absent=pred_absent)
-    res["init_frame"] = run.init_index
-    res["frames_without_detection"] = int(np.sum(~np.isfinite(run.boxes).all(axis=1) & ~pred_absent))
+    n = len(run.gt)
+    seq_run = runner.SequenceRun(run.name, run.boxes, run.scores, run.lost, np.zeros(n, bool),
+                                 run.node_ms / 1e3, run.init_index)
+    res = runner.score_run(seq_run, SimpleNamespace(groundtruth=run.gt, absent=run.absent))
+    res["frames_without_detection"] = int(np.sum(~np.isfinite(run.boxes).all(axis=1)))
     return res
 
 
@@ -435,7 +444,7 @@ def build_direct_core(values: dict[str, Any]):
 
 def run_replay(args: argparse.Namespace) -> int:
     from had_ros.eval import plots, runner
-    from had_ros.eval.cli import PROTOCOL, _json_safe, format_summary, model_info
+    from had_ros.eval.cli import _json_safe, format_summary, model_info, protocol_text
     from had_ros.tracking.factory import default_model
 
     values = node_params_from_args(args)
@@ -498,7 +507,10 @@ def run_replay(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         **info, "label": label, "backend": values.get("backend"), "device": "cpu",
         "dataset": str(Path(args.bag).resolve()), "max_frames": None, "lost_as_absent": False,
-        "protocol": PROTOCOL + " Replay: detections of the tracker node, matched to images by header stamp.",
+        "exclude_absent": False,
+        "protocol": protocol_text(False, False) + " Replay: the tracker node's detections, matched to the "
+                    "images by header stamp; an image without a detection is a miss.",
+        "command": " ".join(["had", *map(shlex.quote, sys.argv[1:])]) if sys.argv[1:2] == ["replay"] else None,
         "sequences": per_seq,
         "speed": {"frames_timed": int(np.isfinite(run.node_ms).sum()), "fps": None,
                   "latency_ms": _pct(run.e2e_ms if not args.direct else run.node_ms)},
