@@ -57,7 +57,8 @@ COUNTERS: dict[str, str] = {
     "truncated_packets": "event packets ending in an incomplete word (those bytes dropped)",
     "bad_packets": "event packets with an impossible sensor size or empty payload type (dropped)",
     "sensor_size_changed": "event packets of another sensor size than the stream (stream restarted)",
-    "clock_jumps": "packets whose host stamp jumped against the sensor clock by more than 1 s (offset re-estimated)",
+    "clock_jumps": "packets whose host stamp jumped against the sensor clock by more than 1 s (offset re-estimated), "
+                   "images stamped more than 1 s before the previous one (a new image stream)",
     "events_before_init": "event packets received while no target is set (buffered only)",
     "images": "images received",
     "bad_image_encoding": "images of an encoding the node cannot read (dropped)",
@@ -369,6 +370,11 @@ class TrackerCore:
         if self._stream is not None and (width, height) != self._stream[1:]:
             raise BadInput("image_size_mismatch", f"image is {width}x{height} but the event sensor is "
                            f"{self._stream[1]}x{self._stream[2]}: the node needs one pixel grid")
+        if self._last_image_stamp is not None and stamp_ns < self._last_image_stamp - CLOCK_JUMP_NS:
+            # far back: a new stream (a bag played again, a restarted driver), not a late frame
+            self.bad("clock_jumps", f"image stamped {(self._last_image_stamp - stamp_ns) / 1e9:.3f} s before "
+                     "the previous one: a new image stream, its frame interval is measured again")
+            self._last_image_stamp = self._last_image_t = self._interval_ns = None
         if self._last_image_stamp is not None and stamp_ns <= self._last_image_stamp:
             raise BadInput("image_time_backwards", f"image stamped {stamp_ns} ns is not after the previous "
                            f"image ({self._last_image_stamp} ns): dropped")
@@ -437,8 +443,8 @@ class TrackerCore:
                          "packet: no sensor-to-host offset yet, so it cannot be paired with events (not tracked)")
             return True
         t1 = f.stamp_ns - int(round(self.settings.image_latency_ms * 1e6)) - offset
-        if self._last_image_t is not None and t1 > self._last_image_t:
-            self._interval_ns = t1 - self._last_image_t
+        if self._last_image_t is not None and 0 < t1 - self._last_image_t <= CLOCK_JUMP_NS:
+            self._interval_ns = t1 - self._last_image_t  # a gap over 1 s is a pause, not a frame interval
         interval = self._interval_ns or self._default_interval()
         f.window = (t1 - interval + 1, t1 + 1)
         f.offset_ns = offset

@@ -17,6 +17,7 @@ Parameters: had_ros/ros/params.py (config/tracker.yaml, docs/NODE.md).
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time

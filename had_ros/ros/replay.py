@@ -228,27 +228,26 @@ class _Collector:
                 self.diagnostics = {kv.key: kv.value for kv in st.values}
 
 
-def replay_dds(messages: list[tuple[str, int, Any]], node_params: dict[str, Any], rate: float | None,
-               timeout_s: float = 120.0, node_log: Path | None = None) -> tuple[dict, dict, dict[str, Any]]:
-    """Publish the messages to a tracker node process; returns (published image wall times,
-    collector detections, stats)."""
+def replay_dds(bags: list[list[tuple[str, int, Any, bytes]]], node_params: dict[str, Any], rate: float | None,
+               timeout_s: float = 120.0, node_log: Path | None = None) -> tuple[list[dict], dict, dict[str, Any]]:
+    """Publish each bag's messages to one tracker node process (its reset service between bags);
+    returns (per bag: published image wall times by stamp, the detections by stamp, stats)."""
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     from diagnostic_msgs.msg import DiagnosticArray
     from event_camera_msgs.msg import EventPacket
     from sensor_msgs.msg import Image
+    from std_srvs.srv import Trigger
     from vision_msgs.msg import Detection2D, Detection2DArray
 
     from had_ros.msg import TrackerState
 
-    stamps, gts = ground_truth(messages)
-    first = init_plan(stamps, gts)
-    init_stamp = stamps[first] if first >= 0 else None
     tmp = Path(tempfile.mkdtemp(prefix="had_replay_"))
+    log_path = node_log or tmp / "node.log"
     remaps = {"image": "/replay/image", "events": "/replay/events", "init": "/replay/init",
-              "detections": "/replay/detections", "state": "/replay/state"}
-    log_f = open(node_log or tmp / "node.log", "w")
+              "detections": "/replay/detections", "state": "/replay/state", "reset": "/replay/reset"}
+    log_f = open(log_path, "w")
     proc = subprocess.Popen(node_command(node_params, remaps, tmp / "params.yaml"), stdout=log_f,
                             stderr=subprocess.STDOUT, env=dict(os.environ))
     own_context = not rclpy.ok()
@@ -256,65 +255,83 @@ def replay_dds(messages: list[tuple[str, int, Any]], node_params: dict[str, Any]
         rclpy.init()
     node = rclpy.create_node(f"had_replay_{os.getpid()}")
     col = _Collector()
+    all_published: list[dict[int, float]] = []
+
+    def spin(seconds: float = 0.0) -> None:
+        rclpy.spin_once(node, timeout_sec=seconds)
+
+    def alive() -> None:
+        if proc.poll() is not None:
+            raise HadError(f"the tracker node exited with code {proc.returncode}; its log: {log_path}")
+
     try:
         be = QoSProfile(depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT)
         pub_img = node.create_publisher(Image, "/replay/image", 10)
         pub_ev = node.create_publisher(EventPacket, "/replay/events", be)
         pub_init = node.create_publisher(Detection2D, "/replay/init", 10)
+        reset = node.create_client(Trigger, "/replay/reset")
         node.create_subscription(Detection2DArray, "/replay/detections", col.on_det, 100)
         node.create_subscription(TrackerState, "/replay/state", col.on_state, 100)
         node.create_subscription(DiagnosticArray, "/diagnostics", col.on_diag, 10)
         deadline = time.monotonic() + timeout_s
         while not (pub_img.get_subscription_count() and pub_ev.get_subscription_count()
-                   and pub_init.get_subscription_count()):
-            if proc.poll() is not None:
-                raise HadError(f"the tracker node exited with code {proc.returncode} before it was ready; "
-                               f"its log: {(tmp / 'node.log') if node_log is None else node_log}")
+                   and pub_init.get_subscription_count() and reset.service_is_ready()):
+            alive()
             if time.monotonic() > deadline:
-                raise HadError("the tracker node did not subscribe within the timeout")
-            rclpy.spin_once(node, timeout_sec=0.05)
-        published: dict[int, float] = {}
-        last_image: int | None = None
-        t_first = messages[0][1] if messages else 0
-        wall0 = time.monotonic()
-        for kind, t, m, raw in messages:
-            if rate is not None:
-                due = wall0 + (t - t_first) / 1e9 / rate
-                while time.monotonic() < due:
-                    rclpy.spin_once(node, timeout_sec=max(0.0, min(0.01, due - time.monotonic())))
-            if kind == "events":
-                pub_ev.publish(raw)
-            elif kind == "image":
-                s = _ns(m.header.stamp)
-                if rate is None and last_image is not None:
-                    # lock-step: the next image waits for the previous one's answer (events keep
-                    # flowing meanwhile, so the previous image's window can close)
-                    wait_until = time.monotonic() + 10.0
-                    while last_image not in col.detections and time.monotonic() < wait_until \
-                            and proc.poll() is None:
-                        rclpy.spin_once(node, timeout_sec=0.002)
-                if s == init_stamp:
-                    b = gts[s]
-                    det = Detection2D(id="init")
-                    det.header.stamp.sec, det.header.stamp.nanosec = int(s // 10**9), int(s % 10**9)
-                    det.header.frame_id = m.header.frame_id
-                    det.bbox.center.position.x, det.bbox.center.position.y = float(b[0] + b[2] / 2), float(b[1] + b[3] / 2)
-                    det.bbox.size_x, det.bbox.size_y = float(b[2]), float(b[3])
-                    pub_init.publish(det)
-                published[s] = time.monotonic()
-                pub_img.publish(raw)
-                last_image = s
-            if rate is None and kind == "events":
-                rclpy.spin_once(node, timeout_sec=0)
-        # the last images may wait for events that never come: max_event_wait_ms, then answered
-        end = time.monotonic() + 5.0 + float(node_params.get("max_event_wait_ms", 50.0)) / 1e3
-        while time.monotonic() < end and len(col.detections) < len(published):
-            rclpy.spin_once(node, timeout_sec=0.02)
+                raise HadError(f"the tracker node did not subscribe within {timeout_s:g} s; its log: {log_path}")
+            spin(0.05)
+        for index, messages in enumerate(bags):
+            if index:  # a new sequence: clear the target (the node sees the new stream by itself)
+                fut = reset.call_async(Trigger.Request())
+                while not fut.done():
+                    alive()
+                    spin(0.01)
+            stamps, gts = ground_truth(messages)
+            first = init_plan(stamps, gts)
+            init_stamp = stamps[first] if first >= 0 else None
+            published: dict[int, float] = {}
+            last_image: int | None = None
+            t_first = messages[0][1] if messages else 0
+            wall0 = time.monotonic()
+            for kind, t, m, raw in messages:
+                if rate is not None:
+                    due = wall0 + (t - t_first) / 1e9 / rate
+                    while time.monotonic() < due:
+                        spin(max(0.0, min(0.01, due - time.monotonic())))
+                if kind == "events":
+                    pub_ev.publish(raw)
+                elif kind == "image":
+                    s = _ns(m.header.stamp)
+                    if rate is None and last_image is not None:
+                        # lock-step: the next image waits for the previous one's answer (events
+                        # keep flowing meanwhile, so the previous image's window can close)
+                        wait_until = time.monotonic() + 10.0
+                        while last_image not in col.detections and time.monotonic() < wait_until:
+                            alive()
+                            spin(0.002)
+                    if s == init_stamp:
+                        b = gts[s]
+                        det = Detection2D(id="init")
+                        det.header.stamp.sec, det.header.stamp.nanosec = int(s // 10**9), int(s % 10**9)
+                        det.header.frame_id = m.header.frame_id
+                        det.bbox.center.position.x = float(b[0] + b[2] / 2)
+                        det.bbox.center.position.y = float(b[1] + b[3] / 2)
+                        det.bbox.size_x, det.bbox.size_y = float(b[2]), float(b[3])
+                        pub_init.publish(det)
+                    published[s] = time.monotonic()
+                    pub_img.publish(raw)
+                    last_image = s
+            # the last images may wait for events that never come: max_event_wait_ms, then answered
+            end = time.monotonic() + 5.0 + float(node_params.get("max_event_wait_ms", 50.0)) / 1e3
+            while time.monotonic() < end and not set(published) <= set(col.detections):
+                alive()
+                spin(0.02)
+            all_published.append(published)
         # one more diagnostics report with the final counters
         n_diag = time.monotonic() + 2.5
         seen = dict(col.diagnostics)
         while time.monotonic() < n_diag and col.diagnostics == seen:
-            rclpy.spin_once(node, timeout_sec=0.05)
+            spin(0.05)
     finally:
         node.destroy_node()
         if own_context:
@@ -326,8 +343,8 @@ def replay_dds(messages: list[tuple[str, int, Any]], node_params: dict[str, Any]
             except subprocess.TimeoutExpired:
                 proc.kill()
         log_f.close()
-    return published, col.detections, {"diagnostics": col.diagnostics, "states": col.states,
-                                       "node_log": str(node_log or tmp / "node.log")}
+    return all_published, col.detections, {"diagnostics": col.diagnostics, "states": col.states,
+                                           "node_log": str(log_path)}
 
 
 # -- results ----------------------------------------------------------------------------------------
@@ -387,7 +404,9 @@ def score(run: Replayed) -> dict[str, Any] | None:
 def add_replay_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Replay a rosbag2 through the real tracker node over DDS (or --direct into its "
                           "processing core) and score the detections against the bag's ground truth.")
-    parser.add_argument("bag", type=Path, help="rosbag2 folder or .mcap/.db3 file")
+    parser.add_argument("bag", type=Path, nargs="+",
+                        help="rosbag2 folder(s) or .mcap/.db3 file(s), one sequence each, replayed in order "
+                             "through one node (its reset service between them)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--gt-topic", help="vision_msgs/Detection2DArray ground truth (default /ground_truth if present)")
     parser.add_argument("--image-topic", help="sensor_msgs/Image topic (default: the bag's only/first one)")
@@ -442,45 +461,90 @@ def build_direct_core(values: dict[str, Any]):
     return build_core({**P.defaults(), **values})
 
 
+def latency_plot(runs: list[Replayed], path: Path, title: str) -> Path | None:
+    """Per-image latency (end to end through DDS, and inside the node) over the replay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not any(np.isfinite(r.e2e_ms).any() or np.isfinite(r.node_ms).any() for r in runs):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    offset = 0
+    for r in runs:
+        x = np.arange(offset, offset + len(r.stamps))
+        if np.isfinite(r.e2e_ms).any():
+            ax.plot(x, r.e2e_ms, ".-", lw=0.8, ms=3, color="tab:blue",
+                    label="publish -> detection (DDS)" if offset == 0 else None)
+        if np.isfinite(r.node_ms).any():
+            ax.plot(x, r.node_ms, ".-", lw=0.8, ms=3, color="tab:orange",
+                    label="arrival -> publication (node)" if offset == 0 else None)
+        offset += len(r.stamps)
+    ax.set_xlabel("image (all sequences in order)")
+    ax.set_ylabel("latency (ms)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def load_bag(path: Path, image: str | None = None, events: str | None = None, gt: str | None = None):
+    """(sequence name, topics, messages) of one bag."""
+    reader, store = open_bag(path)
+    with reader:
+        topics = pick_topics(reader, image, events, gt)
+        messages = list(read_messages(reader, store, topics))
+    if not any(m[0] == "image" for m in messages):
+        raise DatasetError(f"{path}: no images on {topics.image}")
+    return bag_name(path), topics, messages
+
+
 def run_replay(args: argparse.Namespace) -> int:
     from had_ros.eval import plots, runner
     from had_ros.eval.cli import _json_safe, format_summary, model_info, protocol_text
     from had_ros.tracking.factory import default_model
 
     values = node_params_from_args(args)
-    reader, store = open_bag(args.bag)
-    with reader:
-        topics = pick_topics(reader, args.image_topic, args.events_topic, args.gt_topic)
-        name = bag_name(args.bag)
-        messages = list(read_messages(reader, store, topics))
-    if not any(m[0] == "image" for m in messages):
-        raise DatasetError(f"{args.bag}: no images on {topics.image}")
+    loaded = [load_bag(b, args.image_topic, args.events_topic, args.gt_topic) for b in args.bag]
+    names = [n for n, _, _ in loaded]
+    if len(set(names)) != len(names):
+        raise DatasetError(f"two bags hold the same sequence name {names}; result files are named by sequence")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     extra: dict[str, Any] = {}
+    runs: list[Replayed] = []
     if args.direct:
         core = build_direct_core(values)
-        estimates = replay_direct(messages, core)
-        run = collect_run(name, messages, estimates=estimates)
-        extra["node_counters"] = core.snapshot()
+        for i, (name, _, messages) in enumerate(loaded):
+            if i:
+                core.reset()
+            runs.append(collect_run(name, messages, estimates=replay_direct(messages, core)))
+        counters: dict[str, Any] = core.snapshot()
     else:
         rate = None if args.as_fast_as_possible else (args.rate or 1.0)
         if rate is not None and rate <= 0:
             raise HadError(f"--rate must be > 0, got {rate}")
-        published, detections, stats = replay_dds(messages, values, rate, node_log=out / "node.log")
-        run = collect_run(name, messages, published=published, detections=detections, states=stats["states"])
-        extra["node_counters"] = stats["diagnostics"]
-        extra["images_published"] = len(published)
+        published, detections, stats = replay_dds([m for _, _, m in loaded], values, rate,
+                                                  node_log=out / "node.log")
+        for (name, _, messages), pub in zip(loaded, published):
+            runs.append(collect_run(name, messages, published=pub, detections=detections, states=stats["states"]))
+        counters = stats["diagnostics"]
+        extra["images_published"] = sum(len(p) for p in published)
         extra["detections_received"] = len(detections)
-    runner.write_predictions(out / f"{name}.txt", run.boxes)
+    for run in runs:
+        runner.write_predictions(out / f"{run.name}.txt", run.boxes)
     model = values.get("model") or default_model()
     info = model_info(model)
     label = args.label or (info["model"] + (" (untrained)" if info["trained"] is False else ""))
-    res = score(run)
-    per_seq = {name: res} if res is not None else {}
-    n_img = len(run.stamps)
-    counters = extra.get("node_counters", {})
+    per_seq = {r.name: res for r in runs if (res := score(r)) is not None}
+    n_img = sum(len(r.stamps) for r in runs)
 
     def counter(k):
         try:
@@ -488,39 +552,42 @@ def run_replay(args: argparse.Namespace) -> int:
         except (TypeError, ValueError):
             return 0
 
+    e2e = np.concatenate([r.e2e_ms for r in runs])
+    node_ms = np.concatenate([r.node_ms for r in runs])
     replay_info = {
         "mode": "direct" if args.direct else "dds",
         "rate": None if args.direct or args.as_fast_as_possible else (args.rate or 1.0),
-        "lock_step": bool(args.as_fast_as_possible),
-        "bag": str(Path(args.bag).resolve()), "topics": topics.__dict__,
+        "lock_step": bool(args.as_fast_as_possible) and not args.direct,
+        "bags": [str(Path(b).resolve()) for b in args.bag],
+        "topics": {n: t.__dict__ for n, t, _ in loaded},
+        "node_parameters": values,
         "images": n_img,
-        "images_answered": int(np.isfinite(run.boxes).all(axis=1).sum()),
-        "e2e_latency_ms": _pct(run.e2e_ms),
-        "node_latency_ms": _pct(run.node_ms),
+        "images_answered": int(sum(np.isfinite(r.boxes).all(axis=1).sum() for r in runs)),
+        "e2e_latency_ms": _pct(e2e),
+        "node_latency_ms": _pct(node_ms),
         "frames_dropped": counter("frames_dropped"),
         "packets_lost": counter("packets_lost"),
         "windows_incomplete": counter("windows_incomplete"),
         "node_counters": counters,
         "seconds": round(time.perf_counter() - started, 2),
-        **{k: v for k, v in extra.items() if k != "node_counters"},
+        **extra,
     }
     report: dict[str, Any] = {
         **info, "label": label, "backend": values.get("backend"), "device": "cpu",
-        "dataset": str(Path(args.bag).resolve()), "max_frames": None, "lost_as_absent": False,
+        "dataset": ", ".join(replay_info["bags"]), "max_frames": None, "lost_as_absent": False,
         "exclude_absent": False,
         "protocol": protocol_text(False, False) + " Replay: the tracker node's detections, matched to the "
                     "images by header stamp; an image without a detection is a miss.",
         "command": " ".join(["had", *map(shlex.quote, sys.argv[1:])]) if sys.argv[1:2] == ["replay"] else None,
         "sequences": per_seq,
-        "speed": {"frames_timed": int(np.isfinite(run.node_ms).sum()), "fps": None,
-                  "latency_ms": _pct(run.e2e_ms if not args.direct else run.node_ms)},
+        "speed": {"frames_timed": int(np.isfinite(node_ms).sum()), "fps": None,
+                  "latency_ms": _pct(node_ms if args.direct else e2e)},
         "replay": replay_info,
     }
     if per_seq:
-        from had_ros.eval.runner import aggregate
-
-        report["overall"] = aggregate(per_seq)["overall"]
+        report["overall"] = runner.aggregate(per_seq)["overall"]
         plots.write_plots(out / "plots", label, report["overall"])
+    latency_plot(runs, out / "plots" / "latency.png", f"{label}: replay latency ({replay_info['mode']})")
     (out / "results.json").write_text(json.dumps(_json_safe(report), indent=1, default=str) + "\n")
     if per_seq:
         print(format_summary(report))
