@@ -6,8 +6,11 @@ code), the detections are collected and scored against the bag's ground truth to
 
 * header stamps are kept as recorded (as ``ros2 bag play`` does), so the node estimates the
   sensor-to-host offset from the recorded event packet stamps, as it would on the robot;
-* ``--rate R`` publishes at R x the recorded speed; ``--as-fast-as-possible`` publishes each image
-  as soon as the previous image's detection came back (lock-step: nothing is dropped for speed);
+* ``--rate R`` publishes at R x the recorded speed (the node's QoS as configured: best effort by
+  default, as on a robot); ``--as-fast-as-possible`` publishes each image as soon as the previous
+  image's detection came back (lock-step: nothing is dropped for speed), with reliable inputs and a
+  2 s ``max_event_wait_ms`` unless ``--param`` says otherwise, so a loaded machine changes the
+  latency but not the boxes;
 * the target is initialised from the ground truth's first present box, sent on ``init`` with the
   stamp of that image just before it (the protocol of ``had eval``: frames before it count as the
   tracker reporting absence, the init frame scores its own box);
@@ -265,9 +268,12 @@ def replay_dds(bags: list[list[tuple[str, int, Any, bytes]]], node_params: dict[
             raise HadError(f"the tracker node exited with code {proc.returncode}; its log: {log_path}")
 
     try:
-        be = QoSProfile(depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT)
+        # what the drivers offer: reliable images, best-effort events (or reliable, to match a node
+        # asked for reliable inputs, which a best-effort publisher could not serve)
+        ev_rel = ReliabilityPolicy.RELIABLE if node_params.get("qos_reliability") == "reliable" \
+            else ReliabilityPolicy.BEST_EFFORT
         pub_img = node.create_publisher(Image, "/replay/image", 10)
-        pub_ev = node.create_publisher(EventPacket, "/replay/events", be)
+        pub_ev = node.create_publisher(EventPacket, "/replay/events", QoSProfile(depth=1000, reliability=ev_rel))
         pub_init = node.create_publisher(Detection2D, "/replay/init", 10)
         reset = node.create_client(Trigger, "/replay/reset")
         node.create_subscription(Detection2DArray, "/replay/detections", col.on_det, 100)
@@ -447,6 +453,8 @@ def node_params_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "as_fast_as_possible", False) and not getattr(args, "direct", False):
         # lock-step: waiting costs no frames, so a loaded machine's DDS delays never cut a window
         values.setdefault("max_event_wait_ms", LOCK_STEP_EVENT_WAIT_MS)
+        # and reliable delivery: a best-effort image is lost whenever one of its UDP fragments is
+        values.setdefault("qos_reliability", "reliable")
     full = {**P.defaults(), **values}
     reason = P.check_all(full)
     if reason:
@@ -562,7 +570,7 @@ def run_replay(args: argparse.Namespace) -> int:
         "topics": {n: t.__dict__ for n, t, _ in loaded},
         "node_parameters": values,
         "images": n_img,
-        "images_answered": int(sum(np.isfinite(r.boxes).all(axis=1).sum() for r in runs)),
+        "images_with_box": int(sum(np.isfinite(r.boxes).all(axis=1).sum() for r in runs)),
         "e2e_latency_ms": _pct(e2e),
         "node_latency_ms": _pct(node_ms),
         "frames_dropped": counter("frames_dropped"),
@@ -592,7 +600,7 @@ def run_replay(args: argparse.Namespace) -> int:
     if per_seq:
         print(format_summary(report))
     lat = replay_info["e2e_latency_ms"]
-    print(f"replay ({replay_info['mode']}): {replay_info['images_answered']}/{n_img} images answered, "
+    print(f"replay ({replay_info['mode']}): {replay_info['images_with_box']}/{n_img} images with a box, "
           f"{replay_info['frames_dropped']} frames dropped, {replay_info['packets_lost']} packets lost"
           + (f", end-to-end latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms" if lat else "")
           + f"; results in {out}/")
