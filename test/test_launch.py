@@ -93,3 +93,13 @@ def test_launch_file_names_the_installed_node_its_params_and_its_topics(monkeypa
     flat.update({f"tracker.{k}": v for k, v in values.get("tracker", {}).items()})
     assert set(flat) <= set(P.BY_NAME) and len(flat) >= len(P.PARAMS) - 2  # the two unset lists
     assert P.check_all({**P.defaults(), **flat}) is None
+
+
+def test_node_docs_list_every_parameter_counter_and_topic():
+    from had_ros.ros import params as P
+    from had_ros.ros.core import COUNTERS
+    from had_ros.ros.node import TOPICS
+
+    text = (ROOT / "docs" / "NODE.md").read_text()
+    for name in [p.name for p in P.PARAMS] + list(COUNTERS) + list(TOPICS):
+        assert f"`{name}`" in text, f"docs/NODE.md does not mention {name}"
