@@ -239,3 +239,31 @@ def test_parameter_table_checks_and_yaml_in_sync():
         assert spec.description and spec.type in P.TYPES
     yaml_file = Path(__file__).resolve().parent.parent / "config" / "tracker.yaml"
     assert yaml_file.read_text() == P.yaml_text(), "config/tracker.yaml is stale: rewrite it from params.yaml_text()"
+
+
+def test_high_rate_event_only_steps_between_images(tracker_factory):
+    core = TrackerCore(tracker_factory(), CoreSettings(event_rate_hz=200.0))
+    f = Feeder(core)
+    f.events_until(2_000)
+    core.on_init([30, 20, 20, 16])
+    f.image(1_000)
+    f.events_until(40_000)
+    f.image(34_000)
+    f.events_until(70_000)
+    ests = core.process(now_ns=0)
+    kinds = [e.kind for e in ests]
+    assert kinds[0] == "image" and kinds.count("image") == 2 and kinds.count("events") >= 10
+    steps = [e for e in ests if e.kind == "events"]
+    ends = np.array([e.window[1] - 1 for e in steps])
+    second_t = ests[kinds.index("image", 1)].window[1] - 1
+    for part in (ends[ends < second_t], ends[ends > second_t]):  # a 200 Hz grid from each image on
+        assert len(part) >= 4 and np.all(np.diff(part) == 5_000_000)
+    assert ends[ends > second_t][0] == second_t + 5_000_000
+    # in time order: each estimate's window ends after the one before it
+    all_ends = [e.window[1] - 1 for e in ests]
+    assert all_ends == sorted(all_ends)
+    second = ests[kinds.index("image", 1)]
+    for e in steps:  # stamped with their event time on the host clock, same window length as frames
+        assert e.stamp_ns == e.window[1] - 1 + e.offset_ns and e.box is not None and e.num_events > 0
+        assert e.window[1] - e.window[0] == second.window[1] - second.window[0]
+    assert core.counts["event_steps"] == len(steps)

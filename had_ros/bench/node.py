@@ -245,8 +245,15 @@ def run(args: argparse.Namespace) -> int:
                      f"{r['images'] - r['answered']}/{r['images']} | {r['frames_dropped_node']} | "
                      f"{r['packets_not_received']}/{r['packets']} | {100 * r['cpu']:.0f} % | "
                      f"{d['p50']:.1f} / {d['p99']:.1f} | {ratio} |")
+    slow = [f"{r['fps']:g} Hz / {r['mevs']:g} Mev/s" for r, d in rows if d["p50"] > 1000.0 / r["fps"]]
     lines += ["", "Target (issue 8): 30 Hz with 20 Mev/s, no frame dropped, p99 <= 50 ms. No GPU here: "
               "CUDA/TensorRT providers not measured."]
+    if slow:
+        lines += ["", f"Where the core alone needs more than a frame interval per frame ({', '.join(slow)}), no "
+                  "transport can hold the rate on this machine: the node then drops stale frames (latest "
+                  "first) instead of queueing them, which is what 'no detection' counts. Compare the direct "
+                  "column with bench/results/models.md (the model alone on a quiet machine) before reading "
+                  "the DDS columns as the node's cost."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
