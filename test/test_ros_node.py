@@ -311,3 +311,30 @@ def test_separate_process_node_replay_matches_direct_and_logs_bad_input(assets, 
     assert rep["e2e_latency_ms"]["p50"] > 0
     log = (tmp_path / "dds" / "node.log").read_text()
     assert "tiny_event" in log and str(assets["ckpt"]) in log
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_node_process_exits_cleanly_on_signals(assets, tmp_path, sig):
+    import signal
+
+    from had_ros.ros.replay import node_command
+
+    params = {"model": str(assets["ckpt"]), "backend": "onnx", "threads": 1}
+    cmd = node_command(params, {"image": f"/sig_{sig}/image"}, tmp_path / "params.yaml")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = rclpy.create_node("had_sig_probe", context=ctx)
+        from sensor_msgs.msg import Image
+
+        pub = node.create_publisher(Image, f"/sig_{sig}/image", 10)
+        wait_for(lambda: pub.get_subscription_count() > 0 or proc.poll() is not None, 120, "the node")
+        assert proc.poll() is None
+        proc.send_signal(getattr(signal, sig))
+        out, _ = proc.communicate(timeout=15)  # raises if the node hangs
+        assert proc.returncode == 0, out[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        rclpy.shutdown(context=ctx)

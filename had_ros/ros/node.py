@@ -345,28 +345,32 @@ def TrackerNode(*args: Any, **kwargs: Any):
 
 
 def main(args: list[str] | None = None) -> int:
+    """Run the node until SIGINT/SIGTERM (exit 0, also while it is still starting); a refused
+    parameter or model exits 2 with the reason."""
     import rclpy
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     rclpy.init(args=args)
+    node = None
     try:
-        from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-
-        try:
-            node = TrackerNode()
-        except (HadError, InvalidParameterTypeException, InvalidParameterValueException) as exc:
-            print(f"tracker_node: refused to start: {exc}", file=sys.stderr)
-            return 2
+        node = TrackerNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.destroy_node()
+        executor.spin()
         return 0
+    except (HadError, InvalidParameterTypeException, InvalidParameterValueException) as exc:
+        print(f"tracker_node: refused to start: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    except Exception:
+        if not rclpy.ok():  # a signal shut the context down while the node was starting
+            return 0
+        raise
     finally:
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
 
 
