@@ -25,6 +25,8 @@ from had_ros.events.evt3_format import (
     TIME_LOW, VECT_8, VECT_12, VECT_BASE_X,
 )
 
+# Word types evt3_decode updates with selects instead of branches (bit t set for type t).
+_BRANCH_FREE_TYPES = (1 << ADDR_Y) | (1 << ADDR_X) | (1 << VECT_BASE_X)
 # The vector fast path writes up to this many slots past the last event (branch-free expansion).
 EVENT_SLACK = 12
 
@@ -120,107 +122,103 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
             th_raw = np.int64(words[i]) & 0xFFF
             high = th_raw
     cur = (high << 12) | low  # current time, µs
-    t_ns = cur * 1000
-    y_ok = 0 <= y < height
-    # ok: an event now would be inside in y and in time order (kept exact: t_max only
-    # changes to cur while ok, or not at all)
-    ok = y_ok and cur >= t_max
+    # in_time: cur >= the newest event time. It only changes with cur (TIME_LOW/TIME_HIGH): an
+    # event at cur raises t_max to cur at most. seen: an ADDR_X came at cur (each raises t_max to
+    # at least cur; applied to t_max when cur changes, keeping t_max off the per-word path).
+    in_time = cur >= t_max
+    seen = False
     for j in range(i, nw):
         w = np.int64(words[j])
         typ = w >> 12
-        if typ == VECT_8:
-            mask = w & 0xFF
-            if mask != 0:
-                if ok and 0 <= base <= width - 8:
-                    t_max = cur
-                    for b in range(8):
-                        t_out[n + np.uint64(b)] = t_ns
-                    for b in range(8):
-                        y_out[n + np.uint64(b)] = y
-                    for b in range(8):
-                        p_out[n + np.uint64(b)] = pol
-                    for b in range(8):
-                        x_out[n] = base + b
-                        n += np.uint64((mask >> b) & 1)
-                else:
-                    clamped = cur < t_max
-                    if not clamped:
-                        t_max = cur
-                    n = _vector_checked(mask, 8, base, y, pol, t_max * 1000, clamped, width, height,
-                                        x_out, y_out, t_out, p_out, n, state)
-            base += 8
-        elif typ == VECT_12:
-            mask = w & 0xFFF
-            if mask != 0:
-                if ok and 0 <= base <= width - 12:
-                    t_max = cur
-                    for b in range(12):
-                        t_out[n + np.uint64(b)] = t_ns
-                    for b in range(12):
-                        y_out[n + np.uint64(b)] = y
-                    for b in range(12):
-                        p_out[n + np.uint64(b)] = pol
-                    for b in range(12):
-                        x_out[n] = base + b
-                        n += np.uint64((mask >> b) & 1)
-                else:
-                    clamped = cur < t_max
-                    if not clamped:
-                        t_max = cur
-                    n = _vector_checked(mask, 12, base, y, pol, t_max * 1000, clamped, width, height,
-                                        x_out, y_out, t_out, p_out, n, state)
-            base += 12
-        elif typ == ADDR_X:
-            xv = w & 0x7FF
-            if ok and xv < width:
-                t_max = cur
-                x_out[n] = xv
-                y_out[n] = y
-                t_out[n] = t_ns
-                p_out[n] = (w >> 11) & 1
-                n += np.uint64(1)
-            else:
-                clamped = cur < t_max
-                if not clamped:
-                    t_max = cur
+        v = w & 0xFFF
+        if (_BRANCH_FREE_TYPES >> typ) & 1:
+            # ADDR_Y, ADDR_X and VECT_BASE_X, nine words in ten of a real stream, come in an
+            # order no branch predictor learns: each updates its state with a masked select
+            # (numba's conditional expressions become branches), and the event an ADDR_X gives
+            # is written whatever the word and kept by advancing n. The loop-carried chain is
+            # then two logic operations a word.
+            xv = v & 0x7FF
+            is_x = typ == ADDR_X
+            m_y = -np.int64(typ == ADDR_Y)
+            m_b = -np.int64(typ == VECT_BASE_X)
+            y = (y & ~m_y) | (xv & m_y)
+            base = (base & ~m_b) | (xv & m_b)
+            pol = (pol & ~m_b) | ((v >> 11) & m_b)
+            good = is_x & (y >= 0) & (y < height) & (xv < width) & in_time
+            x_out[n] = xv
+            y_out[n] = y
+            t_out[n] = cur * 1000
+            p_out[n] = v >> 11
+            n += np.uint64(good)
+            seen |= is_x
+            if is_x & (not good):  # rare: no y yet, outside the sensor, or older than t_max
                 if y < 0:
                     state[C_NO_ADDRESS_Y] += 1
                 elif xv >= width or y >= height:
                     state[C_OUT_OF_SENSOR] += 1
-                else:
-                    x_out[n] = xv
-                    y_out[n] = y
+                else:  # not in_time: stamped with the newest time (t_max > cur is exact here)
                     t_out[n] = t_max * 1000
-                    p_out[n] = (w >> 11) & 1
                     n += np.uint64(1)
-                    state[C_TIME_CLAMPED] += clamped
-        elif typ == ADDR_Y:
-            y = w & 0x7FF
-            y_ok = y < height
-            ok = y_ok and cur >= t_max
-        elif typ == VECT_BASE_X:
-            base = w & 0x7FF
-            pol = (w >> 11) & 1
-        elif typ == TIME_LOW:
-            low = w & 0xFFF
+                    state[C_TIME_CLAMPED] += 1
+        elif typ == VECT_12:
+            mask = v
+            if mask != 0:
+                if in_time:
+                    t_max = cur
+                if in_time and 0 <= y < height and 0 <= base <= width - 12:
+                    t_ns = cur * 1000
+                    for b in range(12):
+                        t_out[n + np.uint64(b)] = t_ns
+                    for b in range(12):
+                        y_out[n + np.uint64(b)] = y
+                    for b in range(12):
+                        p_out[n + np.uint64(b)] = pol
+                    for b in range(12):
+                        x_out[n] = base + b
+                        n += np.uint64((mask >> b) & 1)
+                else:
+                    n = _vector_checked(mask, 12, base, y, pol, t_max * 1000, not in_time, width, height,
+                                        x_out, y_out, t_out, p_out, n, state)
+            base += 12
+        elif typ == VECT_8:
+            mask = v & 0xFF
+            if mask != 0:
+                if in_time:
+                    t_max = cur
+                if in_time and 0 <= y < height and 0 <= base <= width - 8:
+                    t_ns = cur * 1000
+                    for b in range(8):
+                        t_out[n + np.uint64(b)] = t_ns
+                    for b in range(8):
+                        y_out[n + np.uint64(b)] = y
+                    for b in range(8):
+                        p_out[n + np.uint64(b)] = pol
+                    for b in range(8):
+                        x_out[n] = base + b
+                        n += np.uint64((mask >> b) & 1)
+                else:
+                    n = _vector_checked(mask, 8, base, y, pol, t_max * 1000, not in_time, width, height,
+                                        x_out, y_out, t_out, p_out, n, state)
+            base += 8
+        elif typ == TIME_LOW or typ == TIME_HIGH:
+            if seen:
+                t_max = max(t_max, cur)
+                seen = False
+            if typ == TIME_LOW:
+                low = v
+            else:
+                loops = high >> 12
+                if th_raw - v > ROLLOVER_MARGIN:
+                    loops += 1
+                    state[C_ROLLOVERS] += 1
+                high = (loops << 12) | v
+                if v != th_raw:  # a new high part starts its period at low 0 (until its TIME_LOW)
+                    low = 0
+                th_raw = v
             cur = (high << 12) | low
-            t_ns = cur * 1000
-            ok = y_ok and cur >= t_max
-        elif typ == TIME_HIGH:
-            th = w & 0xFFF
-            loops = high >> 12
-            if th_raw - th > ROLLOVER_MARGIN:
-                loops += 1
-                state[C_ROLLOVERS] += 1
-            high = (loops << 12) | th
-            if th != th_raw:  # a new high part starts its period at low 0 (until its TIME_LOW)
-                low = 0
-            th_raw = th
-            cur = (high << 12) | low
-            t_ns = cur * 1000
-            ok = y_ok and cur >= t_max
+            in_time = cur >= t_max
         elif typ == EXT_TRIGGER:
-            trig_out[nt, 0] = t_ns
+            trig_out[nt, 0] = cur * 1000
             trig_out[nt, 1] = w & 1
             trig_out[nt, 2] = (w >> 8) & 0xF
             nt += 1
@@ -228,6 +226,8 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
             state[C_IGNORED_WORDS] += 1
         else:
             state[C_UNKNOWN_WORDS] += 1
+    if seen:
+        t_max = max(t_max, cur)
     if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
         base = NO_BASE
     state[S_STARTED] = started
