@@ -26,7 +26,7 @@ from had_ros.events.evt3_format import (
 )
 
 # Word types evt3_decode updates with selects instead of branches (bit t set for type t).
-_BRANCH_FREE_TYPES = (1 << ADDR_Y) | (1 << ADDR_X) | (1 << VECT_BASE_X)
+_BRANCH_FREE_TYPES = (1 << ADDR_Y) | (1 << ADDR_X)
 # The vector fast path writes up to this many slots past the last event (branch-free expansion).
 EVENT_SLACK = 12
 
@@ -94,9 +94,9 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
     ``state`` (int64, layout S_* then C_*) carries the stream state in and out; the counters
     C_* are incremented. Outputs need room for evt3_count's bounds plus EVENT_SLACK events;
     trig_out is (triggers, 3): t ns, edge, id. The rules, counters included, are those of
-    Evt3Decoder's numpy path: an event advances the newest time seen even when it is dropped;
-    drop reasons are tested in the order no y, no base x, outside the sensor; a kept event older
-    than the newest time seen is stamped with that time (counted in C_TIME_CLAMPED).
+    Evt3Decoder's numpy path: drop reasons are tested in the order no y, no base x, outside the
+    sensor; a kept event older than the newest kept one is stamped with that one's time
+    (counted in C_TIME_CLAMPED); dropped events do not move the newest time.
 
     Speed: output positions are unsigned (numba then skips its negative-index fix-up), and a
     vector word whose events are all valid writes all its 8 or 12 slots, one array at a time,
@@ -122,51 +122,48 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
             th_raw = np.int64(words[i]) & 0xFFF
             high = th_raw
     cur = (high << 12) | low  # current time, µs
-    # in_time: cur >= the newest event time. It only changes with cur (TIME_LOW/TIME_HIGH): an
-    # event at cur raises t_max to cur at most. seen: an ADDR_X came at cur (each raises t_max to
-    # at least cur; applied to t_max when cur changes, keeping t_max off the per-word path).
+    # in_time: cur >= the newest kept event's time (t_max). It only changes with cur (TIME_LOW /
+    # TIME_HIGH): the events kept at cur are stamped cur (in_time) or t_max (not), so t_max
+    # becomes cur when cur changes after events kept in_time (n moved past n_mark), and the
+    # per-word path never touches t_max. h_ok is the height while in_time, else 0, so the
+    # branch-free test of an ADDR_X also sends the events to re-stamp to the rare path.
     in_time = cur >= t_max
-    seen = False
+    h_ok = np.uint64(height if in_time else 0)
+    t_ns = (cur if in_time else t_max) * 1000  # the time an event kept now gets
+    n_mark = n
     for j in range(i, nw):
         w = np.int64(words[j])
         typ = w >> 12
         v = w & 0xFFF
         if (_BRANCH_FREE_TYPES >> typ) & 1:
-            # ADDR_Y, ADDR_X and VECT_BASE_X, nine words in ten of a real stream, come in an
-            # order no branch predictor learns: each updates its state with a masked select
-            # (numba's conditional expressions become branches), and the event an ADDR_X gives
-            # is written whatever the word and kept by advancing n. The loop-carried chain is
-            # then two logic operations a word.
+            # ADDR_Y and ADDR_X, eight words in ten of a real stream, come in an order no branch
+            # predictor learns: ADDR_Y sets y with a masked select (numba's conditional
+            # expressions become branches), and the event an ADDR_X gives is written whatever
+            # the word and kept by advancing n. The loop-carried chain is two logic operations.
             xv = v & 0x7FF
             is_x = typ == ADDR_X
-            m_y = -np.int64(typ == ADDR_Y)
-            m_b = -np.int64(typ == VECT_BASE_X)
+            m_y = (typ >> 1) - 1  # -1 (all ones) for ADDR_Y, 0 for ADDR_X
             y = (y & ~m_y) | (xv & m_y)
-            base = (base & ~m_b) | (xv & m_b)
-            pol = (pol & ~m_b) | ((v >> 11) & m_b)
-            good = is_x & (y >= 0) & (y < height) & (xv < width) & in_time
+            good = is_x & (np.uint64(y) < h_ok) & (xv < width)  # y < 0 (no row yet) is huge unsigned
             x_out[n] = xv
             y_out[n] = y
-            t_out[n] = cur * 1000
+            t_out[n] = t_ns
             p_out[n] = v >> 11
             n += np.uint64(good)
-            seen |= is_x
             if is_x & (not good):  # rare: no y yet, outside the sensor, or older than t_max
                 if y < 0:
                     state[C_NO_ADDRESS_Y] += 1
                 elif xv >= width or y >= height:
                     state[C_OUT_OF_SENSOR] += 1
-                else:  # not in_time: stamped with the newest time (t_max > cur is exact here)
-                    t_out[n] = t_max * 1000
+                else:  # not in_time: kept with t_ns, the newest time (t_max, exact here)
                     n += np.uint64(1)
                     state[C_TIME_CLAMPED] += 1
+        elif typ == VECT_BASE_X:
+            base = v & 0x7FF
+            pol = v >> 11
         elif typ == VECT_12:
-            mask = v
-            if mask != 0:
-                if in_time:
-                    t_max = cur
+            if v != 0:
                 if in_time and 0 <= y < height and 0 <= base <= width - 12:
-                    t_ns = cur * 1000
                     for b in range(12):
                         t_out[n + np.uint64(b)] = t_ns
                     for b in range(12):
@@ -175,18 +172,15 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
                         p_out[n + np.uint64(b)] = pol
                     for b in range(12):
                         x_out[n] = base + b
-                        n += np.uint64((mask >> b) & 1)
+                        n += np.uint64((v >> b) & 1)
                 else:
-                    n = _vector_checked(mask, 12, base, y, pol, t_max * 1000, not in_time, width, height,
+                    n = _vector_checked(v, 12, base, y, pol, t_ns, not in_time, width, height,
                                         x_out, y_out, t_out, p_out, n, state)
             base += 12
         elif typ == VECT_8:
             mask = v & 0xFF
             if mask != 0:
-                if in_time:
-                    t_max = cur
                 if in_time and 0 <= y < height and 0 <= base <= width - 8:
-                    t_ns = cur * 1000
                     for b in range(8):
                         t_out[n + np.uint64(b)] = t_ns
                     for b in range(8):
@@ -197,13 +191,13 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
                         x_out[n] = base + b
                         n += np.uint64((mask >> b) & 1)
                 else:
-                    n = _vector_checked(mask, 8, base, y, pol, t_max * 1000, not in_time, width, height,
+                    n = _vector_checked(mask, 8, base, y, pol, t_ns, not in_time, width, height,
                                         x_out, y_out, t_out, p_out, n, state)
             base += 8
         elif typ == TIME_LOW or typ == TIME_HIGH:
-            if seen:
-                t_max = max(t_max, cur)
-                seen = False
+            if in_time and n > n_mark:
+                t_max = cur
+            n_mark = n
             if typ == TIME_LOW:
                 low = v
             else:
@@ -217,6 +211,8 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
                 th_raw = v
             cur = (high << 12) | low
             in_time = cur >= t_max
+            h_ok = np.uint64(height if in_time else 0)
+            t_ns = (cur if in_time else t_max) * 1000
         elif typ == EXT_TRIGGER:
             trig_out[nt, 0] = cur * 1000
             trig_out[nt, 1] = w & 1
@@ -226,8 +222,8 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
             state[C_IGNORED_WORDS] += 1
         else:
             state[C_UNKNOWN_WORDS] += 1
-    if seen:
-        t_max = max(t_max, cur)
+    if in_time and n > n_mark:
+        t_max = cur
     if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
         base = NO_BASE
     state[S_STARTED] = started
