@@ -150,3 +150,12 @@ def test_evt3_padding_words_are_skipped_and_counted(evt3_events, backend):
     dec = Evt3Decoder(1280, 720, backend)
     assert dec.decode(padded.tobytes()).equals(evt3_events)
     assert dec.stats["unknown_words"] == 500
+
+
+def test_both_evt3_kernels_decode_the_real_recording_alike(evt3_events, monkeypatch):
+    _kernels = pytest.importorskip("had_ros.events._kernels", reason="numba is not installed")
+    for forced in (_kernels.evt3_decode, _kernels.evt3_decode_vectors):
+        monkeypatch.setattr(_kernels, "evt3_decode", forced)
+        monkeypatch.setattr(_kernels, "evt3_decode_vectors", forced)
+        dec = Evt3Decoder(1280, 720, "numba")
+        assert dec.decode(words_of(EVT3_RAW).tobytes()).equals(evt3_events)

@@ -50,17 +50,19 @@ def _popcount(typingctx, x):
 # -- EVT3 -------------------------------------------------------------------------------------------
 @_jit
 def evt3_count(words):
-    """Upper bounds for one packet: (events the words can give, EXT_TRIGGER words)."""
+    """Upper bounds for one packet: (events the words can give, EXT_TRIGGER words, ADDR_X words)."""
     n_ev = 0
     n_tr = 0
+    n_x = 0
     for i in range(words.shape[0]):
         w = np.int64(words[i])
         typ = w >> 12
         # branch-free so that the loop vectorises
         mask = w & ((0xFFF if typ == VECT_12 else 0) | (0xFF if typ == VECT_8 else 0))
-        n_ev += _popcount(mask) + (typ == ADDR_X)
+        n_ev += _popcount(mask)
+        n_x += typ == ADDR_X
         n_tr += typ == EXT_TRIGGER
-    return n_ev, n_tr
+    return n_ev + n_x, n_tr, n_x
 
 
 @_jit
@@ -224,6 +226,152 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
             state[C_UNKNOWN_WORDS] += 1
     if in_time and n > n_mark:
         t_max = cur
+    if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
+        base = NO_BASE
+    state[S_STARTED] = started
+    state[S_TH_RAW] = th_raw
+    state[S_HIGH] = high
+    state[S_LOW] = low
+    state[S_T_MAX] = t_max
+    state[S_Y] = y
+    state[S_BASE_X] = base
+    state[S_POL] = pol
+    state[C_TRIGGERS] += nt
+    return np.int64(n), nt
+
+
+@_jit
+def evt3_decode_vectors(words, state, width, height, x_out, y_out, t_out, p_out, trig_out):
+    """evt3_decode for streams whose events come mostly in vector words (fast motion, dense
+    scenes): the same results, state and counters, with one branch a word type. Vector and
+    ADDR_X words of a valid row in time order take a fast path (ok); the rest is checked."""
+    started = state[S_STARTED]
+    th_raw = state[S_TH_RAW]
+    high = state[S_HIGH]
+    low = state[S_LOW]
+    t_max = state[S_T_MAX]
+    y = state[S_Y]
+    base = state[S_BASE_X]
+    pol = state[S_POL]
+    n = np.uint64(0)
+    nt = 0
+    nw = words.shape[0]
+    i = 0
+    if started == 0:
+        while i < nw and (words[i] >> 12) != TIME_HIGH:
+            i += 1
+        state[C_BEFORE_TIME_HIGH] += i
+        if i < nw:
+            started = 1
+            th_raw = np.int64(words[i]) & 0xFFF
+            high = th_raw
+    cur = (high << 12) | low
+    t_ns = cur * 1000
+    y_ok = 0 <= y < height
+    # ok: an event now would be in a valid row and in time order (t_max only becomes cur while
+    # ok, or stays, so ok needs recomputing only when y or cur change)
+    ok = y_ok and cur >= t_max
+    for j in range(i, nw):
+        w = np.int64(words[j])
+        typ = w >> 12
+        if typ == VECT_8:
+            mask = w & 0xFF
+            if mask != 0:
+                if ok and 0 <= base <= width - 8:
+                    t_max = cur
+                    for b in range(8):
+                        t_out[n + np.uint64(b)] = t_ns
+                    for b in range(8):
+                        y_out[n + np.uint64(b)] = y
+                    for b in range(8):
+                        p_out[n + np.uint64(b)] = pol
+                    for b in range(8):
+                        x_out[n] = base + b
+                        n += np.uint64((mask >> b) & 1)
+                else:
+                    clamped = cur < t_max
+                    before = n
+                    n = _vector_checked(mask, 8, base, y, pol, max(cur, t_max) * 1000, clamped, width, height,
+                                        x_out, y_out, t_out, p_out, n, state)
+                    if n > before and not clamped:
+                        t_max = cur
+            base += 8
+        elif typ == VECT_12:
+            mask = w & 0xFFF
+            if mask != 0:
+                if ok and 0 <= base <= width - 12:
+                    t_max = cur
+                    for b in range(12):
+                        t_out[n + np.uint64(b)] = t_ns
+                    for b in range(12):
+                        y_out[n + np.uint64(b)] = y
+                    for b in range(12):
+                        p_out[n + np.uint64(b)] = pol
+                    for b in range(12):
+                        x_out[n] = base + b
+                        n += np.uint64((mask >> b) & 1)
+                else:
+                    clamped = cur < t_max
+                    before = n
+                    n = _vector_checked(mask, 12, base, y, pol, max(cur, t_max) * 1000, clamped, width, height,
+                                        x_out, y_out, t_out, p_out, n, state)
+                    if n > before and not clamped:
+                        t_max = cur
+            base += 12
+        elif typ == ADDR_X:
+            xv = w & 0x7FF
+            if ok and xv < width:
+                t_max = cur
+                x_out[n] = xv
+                y_out[n] = y
+                t_out[n] = t_ns
+                p_out[n] = (w >> 11) & 1
+                n += np.uint64(1)
+            elif y < 0:
+                state[C_NO_ADDRESS_Y] += 1
+            elif xv >= width or y >= height:
+                state[C_OUT_OF_SENSOR] += 1
+            else:  # a valid row but older than the newest kept event: kept with its time
+                x_out[n] = xv
+                y_out[n] = y
+                t_out[n] = t_max * 1000
+                p_out[n] = (w >> 11) & 1
+                n += np.uint64(1)
+                state[C_TIME_CLAMPED] += 1
+        elif typ == ADDR_Y:
+            y = w & 0x7FF
+            y_ok = y < height
+            ok = y_ok and cur >= t_max
+        elif typ == VECT_BASE_X:
+            base = w & 0x7FF
+            pol = (w >> 11) & 1
+        elif typ == TIME_LOW:
+            low = w & 0xFFF
+            cur = (high << 12) | low
+            t_ns = cur * 1000
+            ok = y_ok and cur >= t_max
+        elif typ == TIME_HIGH:
+            th = w & 0xFFF
+            loops = high >> 12
+            if th_raw - th > ROLLOVER_MARGIN:
+                loops += 1
+                state[C_ROLLOVERS] += 1
+            high = (loops << 12) | th
+            if th != th_raw:  # a new high part starts its period at low 0 (until its TIME_LOW)
+                low = 0
+            th_raw = th
+            cur = (high << 12) | low
+            t_ns = cur * 1000
+            ok = y_ok and cur >= t_max
+        elif typ == EXT_TRIGGER:
+            trig_out[nt, 0] = t_ns
+            trig_out[nt, 1] = w & 1
+            trig_out[nt, 2] = (w >> 8) & 0xF
+            nt += 1
+        elif typ == OTHERS or typ == CONTINUED_4 or typ == CONTINUED_12:
+            state[C_IGNORED_WORDS] += 1
+        else:
+            state[C_UNKNOWN_WORDS] += 1
     if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
         base = NO_BASE
     state[S_STARTED] = started

@@ -136,12 +136,15 @@ class Evt3Decoder(StreamDecoder):
         if not (w.dtype.isnative and w.flags.aligned):
             w = w.astype(np.uint16)
         w.flags.writeable = False  # one kernel signature whatever buffer type came in
-        n_ev, n_tr = k.evt3_count(w)
+        n_ev, n_tr, n_x = k.evt3_count(w)
         size = n_ev + k.EVENT_SLACK
         x, y = np.empty(size, np.uint16), np.empty(size, np.uint16)
         t, p = np.empty(size, np.int64), np.empty(size, np.uint8)
         trig = np.empty((n_tr, 3), np.int64)
-        n, nt = k.evt3_decode(w, self.state.array, self.width, self.height, x, y, t, p, trig)
+        # Two kernels, the same results: one built for streams of single ADDR_X events (what a
+        # real IMX636 sends in most scenes), one for streams of vector words.
+        kernel = k.evt3_decode if 2 * n_x >= n_ev else k.evt3_decode_vectors
+        n, nt = kernel(w, self.state.array, self.width, self.height, x, y, t, p, trig)
         for name, value in self.state.take_counters().items():
             self.stats[name] += value
         if nt:
