@@ -71,6 +71,22 @@ def test_evt3_paths_agree_on_word_soup(ws, lead, cuts, width, height):
     assert_same_decoding(buf, cuts, width, height)
 
 
+@SETTINGS
+@given(ws=st.lists(st.tuples(st.sampled_from(WORD_TYPES), st.integers(0, 0xFFF)), max_size=300),
+       cuts=st.lists(st.integers(0, 700), max_size=4), width=st.integers(1, 300), height=st.integers(1, 100))
+def test_both_evt3_kernels_agree_with_the_numpy_path(ws, cuts, width, height):
+    # Evt3Decoder picks evt3_decode (streams of ADDR_X) or evt3_decode_vectors (streams of vector
+    # words) per packet; each alone must give the numpy path's packets, counters and state.
+    buf = words(TH(0), *[(t << 12) | v for t, v in ws])
+    for forced in (_kernels.evt3_decode, _kernels.evt3_decode_vectors):
+        original = (_kernels.evt3_decode, _kernels.evt3_decode_vectors)
+        _kernels.evt3_decode = _kernels.evt3_decode_vectors = forced
+        try:
+            assert_same_decoding(buf, cuts, width, height)
+        finally:
+            _kernels.evt3_decode, _kernels.evt3_decode_vectors = original
+
+
 def test_evt3_paths_agree_across_rollovers_and_numpy_chunks(monkeypatch):
     from had_ros.events import evt3 as evt3_module
 
@@ -241,5 +257,5 @@ def test_representation_inputs_of_any_layout_use_one_signature():
         np.testing.assert_array_equal(count_histogram(e, 3, 4), count_histogram_numpy(e, 3, 4))
         np.testing.assert_array_equal(time_surface(e, 3, 4, 25.0), time_surface_numpy(e, 3, 4, 25.0))
     for kernel in (_kernels.voxel_grid, _kernels.count_histogram, _kernels.latest_times, _kernels.is_sorted,
-                   _kernels.evt3_count, _kernels.evt3_decode):
+                   _kernels.evt3_count, _kernels.evt3_decode, _kernels.evt3_decode_vectors):
         assert len(kernel.signatures) <= 1, kernel
