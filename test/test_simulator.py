@@ -333,7 +333,8 @@ def test_sequence_folder_layout_and_meta(tmp_path):
     assert meta["format"] == "had_sim/1" and meta["name"] == "sim_0000"
     assert (meta["width"], meta["height"], meta["fps"], meta["num_frames"], meta["seed"]) == (W, H, 30.0, 6, 9)
     assert "low_light" in meta["attributes"] and set(meta["attributes"]) <= set(ATTRIBUTES)
-    assert meta["render_rate"] == 1000.0 and meta["event_sensor"]["threshold_on"] == 0.25
+    assert meta["render_rate"] == 1000.0 and meta["event_sensor"]["threshold_on"] == cfg.events.threshold_on
+    assert meta["event_sensor"]["name"] == "davis346"  # the default sensor
     assert summary["attributes"] == meta["attributes"]
     ev = read_events(folder / "events.raw")
     assert (ev.width, ev.height) == (W, H) and len(ev) == meta["stats"]["num_events"] == summary["events"]
