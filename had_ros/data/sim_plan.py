@@ -13,7 +13,8 @@ import numpy as np
 
 from had_ros.data.sim_scene import Actor, Scene, Timing, Trajectory, size_scale
 from had_ros.data.sim_textures import (MASK_SHAPES, PROCEDURAL_NAMES, REFLECTANCE_MAX, REFLECTANCE_MIN, Sprite,
-                                       available_photos, mask, photo, texture)
+                                       available_photos, compress_contrast, luminance, mask, optical_blur, photo,
+                                       texture)
 
 ATTRIBUTES: tuple[str, ...] = (
     "fast_motion", "low_light", "hdr", "motion_blur", "occlusion", "distractors", "scale_variation",
@@ -192,8 +193,8 @@ class _TargetLook:
     reach: float  # largest distance of a target pixel from its center, at its largest scale
 
 
-def _plan_target(rng: np.random.Generator, clk: _Clock, source: str, req: frozenset[str], desc: dict
-                 ) -> tuple[Actor, _TargetLook]:
+def _plan_target(rng: np.random.Generator, clk: _Clock, source: str, req: frozenset[str], desc: dict,
+                 bg_mean: float = 0.2) -> tuple[Actor, _TargetLook]:
     """The target: a masked photo or procedural patch wandering at the speed its attributes ask for
     (fast: 30-55 px/frame, for motion blur 12-15, otherwise 0.5-12, log-uniform), with spin and,
     for scale variation, a growth or shrink of its area by more than 2x over the sequence."""
@@ -211,6 +212,9 @@ def _plan_target(rng: np.random.Generator, clk: _Clock, source: str, req: frozen
             break
         side_frac *= 0.85
     src = _object_texture(source, rng, int(np.ceil(th * 1.4)), int(np.ceil(tw * 1.4)))
+    # Objects are seen at moderate contrast, brighter or darker than their surroundings by a factor
+    # of about exp(+-0.6) (a log-normal draw), not as studio photographs pasted on a scene.
+    src = compress_contrast(src, float(rng.uniform(0.45, 0.85)), bg_mean * float(np.exp(rng.normal(0.0, 0.6))))
     oy, ox = int(rng.integers(0, src.shape[0] - th + 1)), int(rng.integers(0, src.shape[1] - tw + 1))
     shape = MASK_SHAPES[int(rng.integers(len(MASK_SHAPES)))]
     alpha, mask_params = mask(rng, shape, th, tw)
@@ -292,7 +296,7 @@ def _plan_occluder(rng: np.random.Generator, clk: _Clock, target: Actor, reach: 
         if abs(float((p0 - bar_at_0) @ normal)) >= (thickness + extent) / 2:
             break
     length = int(np.ceil(1.5 * np.hypot(clk.width, clk.height) + thickness))
-    rgb = texture(_pick_source(rng, 0.5, exclude=exclude), rng, thickness + 2, length + 2)
+    rgb = compress_contrast(texture(_pick_source(rng, 0.5, exclude=exclude), rng, thickness + 2, length + 2), 0.6)
     alpha = np.zeros((thickness + 2, length + 2), np.float32)
     alpha[1:-1, 1:-1] = 1.0  # opaque; the zero rim gives a one-pixel anti-aliased edge
     frames_from_c = (clk.t_s - t_c * 1e-9) / period_s
@@ -316,14 +320,27 @@ def plan_sequence(rng: np.random.Generator, requested: frozenset[str] | set[str]
     bg_source = _pick_source(rng, 0.65)
     desc["background"] = bg_source
     camera, cw, ch = _plan_camera(rng, clk, "camera_motion" in req, desc)
-    background = texture(bg_source, rng, ch, cw)
+    # Real scenes are flatter than photographs: the background's log contrast is scaled down.
+    kappa = float(rng.uniform(0.35, 0.8))
+    background = compress_contrast(texture(bg_source, rng, ch, cw), kappa)
+    bg_mean = float(np.exp(np.mean(np.log(np.maximum(luminance(background), 1e-4)))))
     illumination = _plan_lighting(rng, clk, cw, ch, req, desc)
     tgt_source = _pick_source(rng, 0.8, exclude=bg_source)
-    target, look = _plan_target(rng, clk, tgt_source, req, desc)
+    target, look = _plan_target(rng, clk, tgt_source, req, desc, bg_mean)
     distractors = _plan_distractors(rng, clk, look) if "distractors" in req else []
     desc["distractors"] = len(distractors)
     occluder = _plan_occluder(rng, clk, target, look.reach, tgt_source, desc) if "occlusion" in req else None
-    scene = Scene(width, height, background, illumination, target, camera, tuple(distractors), occluder)
+    # Optics: everything is seen through a PSF, so no edge is a one-pixel step.
+    psf = float(rng.uniform(0.5, 1.1)) * clk.s
+    desc["background_contrast"] = round(kappa, 3)
+    desc["psf_sigma_px"] = round(psf, 3)
+    background = optical_blur(background, psf)
+
+    def soft(a: Actor | None) -> Actor | None:
+        return None if a is None else Actor(a.sprite.blurred(psf), a.path)
+
+    scene = Scene(width, height, background, illumination, soft(target), camera,
+                  tuple(soft(d) for d in distractors), soft(occluder))
     return SequencePlan(
         scene=scene,
         requested=req,
