@@ -40,7 +40,7 @@ class StatsSettings:
     quiet_factor: float = 4.0
     quiet_floor: float = 0.02
     quiet_cap: float = 1.0
-    quiet_min_events: int = 4        # ... and any cell with fewer events than this (an edge fires more)
+    quiet_min_events: int = 8        # ... and any cell with fewer events than this (an edge fires more)
     isolation_ms: float = 10.0
     burst_gap_ms: float = 5.0
     active_window_ms: float = 33.0
@@ -88,7 +88,7 @@ def load_events(path: Path, width: int | None = None, height: int | None = None)
             notes.append(f"resolution {w}x{h} from the sensor generation in plugin_name {plugin!r} "
                          "(the header has no geometry line)")
         evt = fields.get("evt", "")
-        encoding = "EVT3" if evt.startswith("3") or "evt3" in fields.get("plugin_name", "").lower() else evt
+        encoding = "EVT3" if evt.startswith("3") or "evt3" in fields.get("plugin_name", "").lower() else f"evt {evt}"
     else:
         if width and height and (width, height) != (w, h):
             notes.append(f"header says {w}x{h}; --width/--height ignored")
@@ -160,6 +160,7 @@ def spectrum_peaks(ev: Events, settings: StatsSettings = StatsSettings(), top: i
     med = _local_median(freqs, power, settings.spectrum_halfwidth_hz)
     ratio = power / med
     ratio[freqs < settings.spectrum_min_hz] = 0.0
+    ratio[freqs > 0.95 * freqs[-1]] = 0.0  # the local median is one-sided at the Nyquist edge
     out = []
     for k in np.argsort(ratio)[::-1]:
         if len(out) >= top or ratio[k] <= 0:
