@@ -35,6 +35,12 @@ def add_simulate_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sensor", choices=sensor_names(), default=DEFAULT_SENSOR,
                         help=f"event sensor profile (default {DEFAULT_SENSOR}; parameters and their published "
                              f"sources in had_ros/data/{PROFILE_FILE.name}; 'ideal' = no lag, leak or jitter)")
+    from had_ros.data.sim_sensors import DEFAULT_CAMERA, frame_camera_names
+
+    parser.add_argument("--camera", choices=frame_camera_names(), default=DEFAULT_CAMERA,
+                        help=f"frame camera profile (default {DEFAULT_CAMERA}: the DAVIS346 color APS, linear, "
+                             "no gain, bounded exposure, fixed-pattern noise; davis346-mono; rgb = auto-exposed "
+                             "machine-vision RGB with gain and gamma)")
     parser.add_argument("--contrast-threshold", type=float, default=None, metavar="C",
                         help="event ON and OFF log-intensity threshold (default: the sensor profile's)")
     parser.add_argument("--noise-rate", type=float, default=None, metavar="HZ",
@@ -52,7 +58,7 @@ def _simulate_config(args: argparse.Namespace):
     from dataclasses import replace
 
     from had_ros.data.sim_plan import ATTRIBUTES
-    from had_ros.data.sim_sensors import sensor_profile
+    from had_ros.data.sim_sensors import frame_camera_profile, sensor_profile
     from had_ros.data.simulator import SimConfig
     from had_ros.errors import HadError
 
@@ -74,7 +80,7 @@ def _simulate_config(args: argparse.Namespace):
     if args.noise_rate is not None:
         events = replace(events, noise_rate_hz=args.noise_rate)
     config = SimConfig(width=args.width, height=args.height, fps=args.fps, num_frames=args.frames,
-                       render_rate=args.render_rate, events=events)
+                       render_rate=args.render_rate, events=events, camera=frame_camera_profile(args.camera))
     return config, forced
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from had_ros.data.sim_scene import Actor, Scene, Timing, Trajectory, size_scale
+from had_ros.data.sim_scene import Actor, Flicker, Scene, Timing, Trajectory, size_scale
 from had_ros.data.sim_textures import (MASK_SHAPES, PROCEDURAL_NAMES, REFLECTANCE_MAX, REFLECTANCE_MIN, Sprite,
                                        available_photos, compress_contrast, luminance, mask, optical_blur, photo,
                                        texture)
@@ -308,6 +308,24 @@ def _plan_occluder(rng: np.random.Generator, clk: _Clock, target: Actor, reach: 
     return Actor(Sprite.from_rgb_alpha(rgb, alpha), path)
 
 
+FLICKER_SHARE = {"low_light": 0.4, "default": 0.15}  # share of sequences under mains-powered light
+
+
+def _plan_flicker(rng: np.random.Generator, req: frozenset[str], desc: dict) -> Flicker | None:
+    """Mains flicker (artificial light: more often in the dark): 100 or 120 Hz, a depth of 1-8 %
+    (log-uniform; a strongly flickering lamp would flood the event sensor) and a pulse shape that
+    sets its harmonics."""
+    share = FLICKER_SHARE["low_light" if "low_light" in req else "default"]
+    draws = rng.random(5)
+    if draws[0] >= share:
+        desc["flicker"] = None
+        return None
+    fl = Flicker(hz=100.0 if draws[1] < 0.5 else 120.0, depth=float(np.exp(np.log(0.01) + draws[2] * np.log(8.0))),
+                 shape=float(1.0 + 2.0 * draws[3]), phase=float(draws[4] * np.pi))
+    desc["flicker"] = {"hz": fl.hz, "depth": round(fl.depth, 4), "shape": round(fl.shape, 3)}
+    return fl
+
+
 def plan_sequence(rng: np.random.Generator, requested: frozenset[str] | set[str], width: int, height: int,
                   timing: Timing) -> SequencePlan:
     """Draw one sequence's scene aimed at the requested attributes (the others stay off)."""
@@ -339,8 +357,9 @@ def plan_sequence(rng: np.random.Generator, requested: frozenset[str] | set[str]
     def soft(a: Actor | None) -> Actor | None:
         return None if a is None else Actor(a.sprite.blurred(psf), a.path)
 
+    flicker = _plan_flicker(rng, req, desc)
     scene = Scene(width, height, background, illumination, soft(target), camera,
-                  tuple(soft(d) for d in distractors), soft(occluder))
+                  tuple(soft(d) for d in distractors), soft(occluder), flicker=flicker)
     return SequencePlan(
         scene=scene,
         requested=req,

@@ -140,6 +140,7 @@ class Scene:
     distractors: tuple[Actor, ...] = ()
     occluder: Actor | None = None
     background_gray: np.ndarray = field(default=None, repr=False)  # derived when not given
+    flicker: Flicker | None = None  # mains flicker of the light (None: steady light)
 
     def __post_init__(self) -> None:
         if self.background_gray is None:
@@ -166,6 +167,35 @@ class Scene:
         c, s = np.cos(a) * z, np.sin(a) * z
         vx, vy = (self.width - 1) / 2.0, (self.height - 1) / 2.0
         return np.array([[c, -s, vx - c * cx + s * cy], [s, c, vy - s * cx - c * cy]], np.float64)
+
+
+@dataclass(frozen=True)
+class Flicker:
+    """Mains-powered light: the scene's light is multiplied by g(t), a rectified sine at `hz` (twice
+    the mains frequency: 100 or 120 Hz) raised to `shape` (1: near-sine; larger: sharper pulses, more
+    harmonics), swinging by +-depth around 1 on average."""
+
+    hz: float
+    depth: float
+    shape: float = 2.0
+    phase: float = 0.0
+
+    def _wave(self, t_ns: np.ndarray | float) -> np.ndarray:
+        return np.abs(np.sin(np.pi * self.hz * np.asarray(t_ns, np.float64) * 1e-9 + self.phase)) ** self.shape
+
+    @cached_property
+    def _norm(self) -> tuple[float, float]:
+        w = self._wave(np.linspace(0.0, 1e9 / self.hz, 2001)[:-1])
+        return float(w.mean()), float(w.max() - w.min())
+
+    def factor(self, t_ns: np.ndarray | float) -> np.ndarray:
+        mean, span = self._norm
+        return 1.0 + 2.0 * self.depth * (self._wave(t_ns) - mean) / span
+
+    def mean_factor(self, t_a: float, t_b: float) -> float:
+        """Mean of g over [t_a, t_b] (what an exposure integrates)."""
+        n = max(16, int(np.ceil((t_b - t_a) * 1e-9 * self.hz * 64)))
+        return float(np.mean(self.factor(t_a + (np.arange(n) + 0.5) * (t_b - t_a) / n)))
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,14 @@ Crossing times are interpolated linearly between render samples; the simulator p
 at jittered, motion-bounded times (simulator.render_times), so nothing in the output is periodic at
 the render rate. The log has a dark offset (photocurrent floor), so very dark scenes lose contrast.
 
-Frame camera: radiance integrated over the exposure window (motion blur comes from averaging renders
-inside it), converted to electrons, shot noise (Poisson), read noise, clipped at full well, analog gain,
-clipping to the ADC range, gamma and 8-bit quantisation. Auto exposure lengthens the exposure and
-raises the gain in the dark (so low light gives noise and blur) and exposes for the scene's median,
-so brightly lit regions of HDR scenes clip while the log-intensity event pixels still see them.
+Frame camera (profiles under "frame_cameras" in sensor_profiles.json): radiance integrated over the
+exposure window (motion blur comes from averaging renders inside it), optionally through an RGGB
+Bayer mosaic or mono, converted to electrons (per-pixel gain, dark current), shot noise (Poisson),
+read noise, clipped at full well, analog gain, black level and fixed-pattern offsets (columns,
+pixels), clipping to the ADC range, gamma and 8-bit quantisation. Exposure follows the scene's
+median within bounds: the rgb profile lengthens the exposure and raises the gain in the dark; the
+DAVIS346 APS has no gain and a bounded exposure, so dark scenes come out dark and noisy. Brightly
+lit regions of HDR scenes clip while the log-intensity event pixels still see them.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ import numpy as np
 
 PROFILE_FILE = Path(__file__).with_name("sensor_profiles.json")
 DEFAULT_SENSOR = "davis346"
+DEFAULT_CAMERA = "davis346"
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class EventSensorParams:
 
 
 def sensor_names() -> tuple[str, ...]:
-    return tuple(k for k in _profiles() if not k.startswith("_"))
+    return tuple(k for k in _profiles() if not k.startswith("_") and k != "frame_cameras")
 
 
 @lru_cache(maxsize=1)
@@ -311,7 +315,10 @@ class EventSensor:
             parts_L0.append(L0_box.reshape(-1)[hit])
             parts_L1.append(L1_box.reshape(-1)[hit])
         # Pixels outside the box that are still settling or have delayed events.
-        extra = np.concatenate([self.lagging, self.pending]) if self.pending.size else self.lagging
+        if box and (x1 - x0, y1 - y0) == (W, H):
+            extra = np.empty(0, np.int64)  # the box is the whole image: everything was looked at
+        else:
+            extra = np.concatenate([self.lagging, self.pending]) if self.pending.size else self.lagging
         if extra.size:
             extra = np.unique(extra)
             if box:
@@ -426,7 +433,9 @@ def arbitrate(t_ns: np.ndarray, idx: np.ndarray, refractory: np.ndarray, max_rat
 
 @dataclass(frozen=True)
 class RgbCameraParams:
-    """Frame camera (defaults: a small global-shutter machine-vision sensor)."""
+    """Frame camera. The defaults are the `rgb` profile (a small global-shutter machine-vision RGB
+    sensor with auto exposure and gain, the generator before issue 9); frame_camera_profile(name)
+    gives the documented ones (davis346: the DAVIS346 APS, linear, bounded exposure, no gain)."""
 
     full_well_e: float = 8000.0
     read_noise_e: float = 3.0
@@ -436,6 +445,14 @@ class RgbCameraParams:
     min_exposure_ns: int = 50_000
     max_exposure_fraction: float = 0.95  # of the frame period
     gamma: float = 2.2
+    name: str = "rgb"
+    mosaic: str = "rgb"              # rgb (three values per pixel), rggb (Bayer, demosaicked) or mono
+    black_level_dn: float = 0.0      # pedestal of the 8-bit output (DN)
+    column_fpn_dn: float = 0.0       # std of the per-column offset (DN)
+    pixel_fpn_dn: float = 0.0        # std of the per-pixel offset, DSNU (DN)
+    prnu: float = 0.0                # std of the per-pixel gain (fraction)
+    dark_current_e_per_s: float = 0.0
+    max_exposure_ns: int = 0         # absolute bound on the exposure (0 = only the frame period)
 
 
 @dataclass(frozen=True)
@@ -445,6 +462,69 @@ class Exposure:
     exposure_ns: int
     gain: float
     transmission: float = 1.0
+
+
+def frame_camera_names() -> tuple[str, ...]:
+    return tuple(_profiles().get("frame_cameras", {}))
+
+
+def frame_camera_profile(name: str) -> RgbCameraParams:
+    """The named frame camera of sensor_profiles.json ("frame_cameras") as RgbCameraParams."""
+    cams = _profiles().get("frame_cameras", {})
+    if name not in cams:
+        raise ValueError(f"unknown frame camera {name!r}: expected one of {', '.join(cams)}")
+    known = {f.name for f in fields(RgbCameraParams)}
+    values = {}
+    for key, entry in cams[name].items():
+        if key.startswith("_"):
+            continue
+        if key not in known:
+            raise ValueError(f"{PROFILE_FILE.name}: frame camera {name!r} has unknown parameter {key!r}")
+        v = entry["value"]
+        values[key] = v if isinstance(v, str) else (int(v) if key.endswith("_ns") else float(v))
+    return replace(RgbCameraParams(), name=name, **values)
+
+
+class FrameCamera:
+    """A frame sensor with its fixed patterns (column and pixel offsets, pixel gains), drawn once
+    per sequence; expose() turns mean radiance over an exposure into an 8-bit RGB frame."""
+
+    def __init__(self, params: RgbCameraParams, width: int, height: int, rng: np.random.Generator):
+        self.params = params
+        self.width, self.height = width, height
+        p = params
+        self.offset = np.zeros((height, width), np.float32)
+        if p.column_fpn_dn > 0:
+            self.offset += (rng.standard_normal(width) * p.column_fpn_dn).astype(np.float32)[None, :]
+        if p.pixel_fpn_dn > 0:
+            self.offset += (rng.standard_normal((height, width)) * p.pixel_fpn_dn).astype(np.float32)
+        self.gain = (1.0 + rng.standard_normal((height, width)) * p.prnu).astype(np.float32) if p.prnu > 0 else None
+
+    def expose(self, mean_radiance: np.ndarray, exposure: Exposure, rng: np.random.Generator) -> np.ndarray:
+        p = self.params
+        if p.mosaic == "rgb":
+            return expose(mean_radiance, exposure, p, rng, self.offset if p.column_fpn_dn or p.pixel_fpn_dn else None,
+                          self.gain)
+        if p.mosaic == "mono":
+            from had_ros.data.sim_textures import LUMA
+
+            plane = mean_radiance @ LUMA
+        elif p.mosaic == "rggb":
+            plane = np.empty(mean_radiance.shape[:2], np.float32)
+            plane[0::2, 0::2] = mean_radiance[0::2, 0::2, 0]
+            plane[0::2, 1::2] = mean_radiance[0::2, 1::2, 1]
+            plane[1::2, 0::2] = mean_radiance[1::2, 0::2, 1]
+            plane[1::2, 1::2] = mean_radiance[1::2, 1::2, 2]
+        else:
+            raise ValueError(f"unknown mosaic {p.mosaic!r}: expected rgb, rggb or mono")
+        raw = expose(plane[..., None], exposure, p, rng, self.offset[..., None], None if self.gain is None
+                     else self.gain[..., None])[..., 0]
+        if p.mosaic == "mono":
+            return np.repeat(raw[..., None], 3, axis=2)
+        import cv2
+
+        # OpenCV names Bayer patterns from the second row: an RGGB sensor is its "BG" code.
+        return cv2.cvtColor(raw, cv2.COLOR_BayerBG2RGB)
 
 
 def auto_exposure(median_radiance: float, frame_period_ns: int, params: RgbCameraParams,
@@ -457,6 +537,8 @@ def auto_exposure(median_radiance: float, frame_period_ns: int, params: RgbCamer
     need_e = params.target_level * params.full_well_e
     rate = max(median_radiance, 1e-12) * params.electrons_per_radiance_s  # e- per second at the median
     max_ns = params.max_exposure_fraction * frame_period_ns
+    if params.max_exposure_ns > 0:
+        max_ns = min(max_ns, float(params.max_exposure_ns))
     if long_fraction is not None:
         exp_ns = float(np.clip(long_fraction * frame_period_ns, params.min_exposure_ns, max_ns))
     else:
@@ -468,10 +550,17 @@ def auto_exposure(median_radiance: float, frame_period_ns: int, params: RgbCamer
 
 
 def expose(mean_radiance: np.ndarray, exposure: Exposure, params: RgbCameraParams,
-           rng: np.random.Generator) -> np.ndarray:
-    """Mean linear RGB radiance over the exposure window (H, W, 3) -> uint8 RGB frame."""
+           rng: np.random.Generator, offset_dn: np.ndarray | None = None,
+           pixel_gain: np.ndarray | None = None) -> np.ndarray:
+    """Mean linear radiance over the exposure window (H, W, C) -> uint8 frame (H, W, C): electrons
+    (times the pixel gains, plus dark current), shot and read noise, full well, gain, then in DN the
+    black level and fixed offsets, clipping, gamma and 8-bit quantisation."""
     scale = np.float32(params.electrons_per_radiance_s * exposure.transmission * exposure.exposure_ns * 1e-9)
     e = mean_radiance * scale
+    if pixel_gain is not None:
+        e = e * pixel_gain
+    if params.dark_current_e_per_s > 0:
+        e = e + np.float32(params.dark_current_e_per_s * exposure.exposure_ns * 1e-9)
     read_var = np.float32(params.read_noise_e ** 2)
     # Shot + read noise: above 30 e- the Gaussian limit of Poisson (same variance; one draw covers
     # both, several times cheaper at these sizes), below it exact Poisson plus Gaussian read noise.
@@ -482,8 +571,11 @@ def expose(mean_radiance: np.ndarray, exposure: Exposure, params: RgbCameraParam
         noisy[low] = rng.poisson(e_low).astype(np.float32) + np.float32(params.read_noise_e) * \
             rng.standard_normal(e_low.shape, dtype=np.float32)
     # Saturation after the noise: a full pixel reads full scale, whatever its shot noise.
-    dn = np.clip(np.minimum(noisy, np.float32(params.full_well_e)) * np.float32(exposure.gain / params.full_well_e),
-                 0.0, 1.0)
+    dn = np.minimum(noisy, np.float32(params.full_well_e)) * np.float32(exposure.gain / params.full_well_e)
+    if params.black_level_dn or offset_dn is not None:
+        pedestal = np.float32(params.black_level_dn / 255.0)
+        dn = dn + (pedestal if offset_dn is None else pedestal + offset_dn * np.float32(1.0 / 255.0))
+    dn = np.clip(dn, 0.0, 1.0)
     # Gamma and 8-bit quantisation through a 16-bit lookup table (a power over the image is slow).
     return _gamma_lut(params.gamma)[(dn * np.float32(65535.0) + np.float32(0.5)).astype(np.uint16)]
 

@@ -25,8 +25,9 @@ import numpy as np
 
 from had_ros.data.sim_plan import ATTRIBUTES, SequencePlan, attribute_mix, plan_sequence
 from had_ros.data.sim_scene import Renderer, Timing, Trajectory, size_scale
-from had_ros.data.sim_sensors import (DEFAULT_SENSOR, EventSensor, EventSensorParams, Exposure, RgbCameraParams,
-                                      arbitrate, auto_exposure, expose, sensor_profile)
+from had_ros.data.sim_sensors import (DEFAULT_CAMERA, DEFAULT_SENSOR, EventSensor, EventSensorParams, Exposure,
+                                      FrameCamera, RgbCameraParams, arbitrate, auto_exposure, frame_camera_profile,
+                                      sensor_profile)
 from had_ros.data.sim_textures import luminance
 from had_ros.errors import DatasetError
 from had_ros.events.container import Events
@@ -45,7 +46,7 @@ class SimConfig:
     num_frames: int = 100
     render_rate: float = 1000.0
     events: EventSensorParams = field(default_factory=lambda: sensor_profile(DEFAULT_SENSOR))
-    camera: RgbCameraParams = field(default_factory=RgbCameraParams)
+    camera: RgbCameraParams = field(default_factory=lambda: frame_camera_profile(DEFAULT_CAMERA))
     # Event renders: render_rate is the mean rate; each render period is split so nothing moves more
     # than max_step_px between two renders, and every render time is drawn at random inside its slot
     # (so neither the render rate nor its harmonics show in the event-rate spectrum).
@@ -282,6 +283,7 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
     ev_params = sensor_params_for(config.events, plan)
     sensor = EventSensor(ev_params, W, H, rng_pixels)
     cam = config.camera
+    frame_camera = FrameCamera(cam, W, H, rng_rgb)
     ft = timing.frame_times
     period = timing.frame_period_ns
     step = timing.render_step_ns
@@ -300,7 +302,17 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
     if sc.occluder is not None and not sc.occluder.path.is_static:
         movers.append((sc.occluder.path, sc.occluder.sprite.half_diagonal))
 
-    sensor.reset(renderer.radiance(0.0, False), 0)
+    first = renderer.radiance(0.0, False)
+    if sc.flicker is None:
+        sensor.reset(first, 0)
+    else:
+        # Under flickering light the pixels are in steady state when recording starts: run them
+        # through a few flicker periods of the first view before t = 0 and drop those events.
+        pre = int(round(3e9 / sc.flicker.hz))
+        sensor.reset(first * np.float32(sc.flicker.factor(-pre)), -pre)
+        for t_k in range(-pre + step, 1, step):
+            sensor.step(first * np.float32(sc.flicker.factor(float(t_k))), t_k)
+        sensor.background(-pre, 0, rng_noise)
     parts: list[Events] = []
     frames: list[np.ndarray] | None = None if frame_sink is not None else []
     boxes = np.zeros((n_frames, 4))
@@ -322,9 +334,13 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
         idx_l, t_l, p_l = [], [], []
         while k < len(times) and times[k] <= t_hi:
             t_k = int(times[k])
-            region = renderer.changed_region(float(t_prev), float(t_k))
-            empty = region is not None and (region[2] <= region[0] or region[3] <= region[1])
-            image = None if empty else renderer.render(float(t_k), False, region=region)
+            if sc.flicker is None:
+                region = renderer.changed_region(float(t_prev), float(t_k))
+                empty = region is not None and (region[2] <= region[0] or region[3] <= region[1])
+                image = None if empty else renderer.render(float(t_k), False, region=region)
+            else:  # flickering light: every pixel changes
+                region = None
+                image = renderer.render(float(t_k), False) * np.float32(sc.flicker.factor(float(t_k)))
             a, b, c = sensor.step(image, t_k, region)
             if len(a):
                 idx_l.append(a), t_l.append(b), p_l.append(c)
@@ -345,7 +361,9 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
                      + [_camera_motion(sc.camera, W, H, t_a, t_b)])
         n_s = int(np.clip(np.ceil(motion / config.blur_sample_px), 1, max_samples))
         acc = _mean_radiance(renderer, [t_a + (j + 0.5) * exp_ns / n_s for j in range(n_s)])
-        rgb = expose(acc, exposure, cam, rng_rgb)
+        if sc.flicker is not None:
+            acc *= np.float32(sc.flicker.mean_factor(t_a, t_b))
+        rgb = frame_camera.expose(acc, exposure, rng_rgb)
         lum = luminance(acc)
         overexposed[i] = float(np.mean(lum >= thresholds.hdr_overexposure * clip_radiance))
         medians[i] = float(np.median(lum))
