@@ -270,11 +270,13 @@ def test_hdr_clips_rgb_where_events_still_see_the_scene():
 def test_tag_attributes_uses_the_stated_thresholds():
     base = {"max_target_speed_px_per_frame": 0.0, "max_target_blur_px": 0.0, "metered_radiance": 0.2,
             "hdr_frame_fraction": 0.0, "min_visible_fraction": 1.0, "num_distractors": 0,
-            "distractor_in_view_fraction": 0.0, "target_area_ratio": 1.0, "max_camera_shift_px_per_frame": 0.0}
+            "distractor_in_view_fraction": 0.0, "target_area_ratio": 1.0, "max_camera_shift_px_per_frame": 0.0,
+            "min_in_view_fraction": 1.0}
     assert tag_attributes(base, 346, 260) == frozenset()
     over = {"max_target_speed_px_per_frame": 20.0, "max_target_blur_px": 6.0, "metered_radiance": 0.0059,
             "hdr_frame_fraction": 0.2, "min_visible_fraction": 0.7, "num_distractors": 1,
-            "distractor_in_view_fraction": 0.5, "target_area_ratio": 2.0, "max_camera_shift_px_per_frame": 1.5}
+            "distractor_in_view_fraction": 0.5, "target_area_ratio": 2.0, "max_camera_shift_px_per_frame": 1.5,
+            "min_in_view_fraction": 0.5}
     assert tag_attributes({**base, **over}, 346, 260) == frozenset(ATTRIBUTES)
     # thresholds scale with the image: 20 px/frame at 346x260 is 10 at half size
     assert "fast_motion" in tag_attributes({**base, "max_target_speed_px_per_frame": 10.0}, 173, 130)

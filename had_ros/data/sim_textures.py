@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import cv2
@@ -120,7 +120,7 @@ def fractal_noise(rng: np.random.Generator, height: int, width: int) -> np.ndarr
     field = np.zeros((height, width, 3), np.float32)
     amp, total = 1.0, 0.0
     cells = 4
-    while cells < max(height, width) / 2:
+    while cells < max(height, width) / 2 or total == 0.0:  # at least one octave (tiny patches)
         grid = rng.standard_normal((cells * height // max(height, width) + 2,
                                     cells * width // max(height, width) + 2, 3)).astype(np.float32)
         field += amp * cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -195,6 +195,10 @@ class Sprite:
     @property
     def width(self) -> int:
         return self.rgba.shape[1]
+
+    @cached_property
+    def alpha_sum(self) -> float:
+        return float(self.alpha.sum())
 
     @property
     def half_diagonal(self) -> float:

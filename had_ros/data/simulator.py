@@ -85,7 +85,8 @@ class AttributeThresholds:
     hdr_overexposure: float = 8.0            # pixel radiance >= this x the RGB clipping level ...
     hdr_pixel_fraction: float = 0.02         # ... on at least this share of a frame's pixels ...
     hdr_frame_fraction: float = 0.2          # ... in at least this share of the frames
-    occlusion_hidden_fraction: float = 0.3   # some frame hides at least this much of the target
+    occlusion_hidden_fraction: float = 0.3   # something in front hides at least this much of the target
+    out_of_view_fraction: float = 0.5        # some frame shows at most this much of the target in the view
     absent_visible_fraction: float = 0.05    # a frame is absent when less than this is visible
     scale_area_ratio: float = 2.0            # max / min target area over the sequence
     camera_motion_px_per_frame: float = 1.5  # max background (view corner) displacement between frames
@@ -160,8 +161,7 @@ def _grid_motion(scene, timing: Timing) -> np.ndarray:
     (sprite outlines and, with a moving camera, the view corners), from the sampled paths."""
     n = timing.grid_size - 1
     out = np.zeros(n)
-    paths = [(a.path, a.sprite.half_diagonal) for a in (*scene.distractors, scene.target, scene.occluder)
-             if a is not None and not a.path.is_static]
+    paths = [(a.path, a.sprite.half_diagonal) for a in scene.layers if not a.path.is_static]
     for path, reach in paths:
         m = min(n, len(path.cx) - 1)
         move = (np.hypot(np.diff(path.cx), np.diff(path.cy)) + reach * (
@@ -297,10 +297,7 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
                                        * exp_ns * 1e-9)
     max_samples = max(1, int(round(exp_ns * 1e-9 * config.render_rate)))
     target_reach = sc.target.sprite.half_diagonal
-    movers = [(a.path, a.sprite.half_diagonal) for a in (*sc.distractors, sc.target)
-              if not a.path.is_static]
-    if sc.occluder is not None and not sc.occluder.path.is_static:
-        movers.append((sc.occluder.path, sc.occluder.sprite.half_diagonal))
+    movers = [(a.path, a.sprite.half_diagonal) for a in sc.layers if not a.path.is_static]
 
     first = renderer.radiance(0.0, False)
     if sc.flicker is None:
@@ -317,6 +314,8 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
     frames: list[np.ndarray] | None = None if frame_sink is not None else []
     boxes = np.zeros((n_frames, 4))
     visible = np.zeros(n_frames)
+    in_view = np.zeros(n_frames)
+    unoccluded = np.zeros(n_frames)
     areas = np.zeros(n_frames)
     blur = np.zeros(n_frames)
     overexposed = np.zeros(n_frames)
@@ -371,6 +370,7 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
         fp = renderer.footprint(float(ft[i]))
         boxes[i] = fp.box
         visible[i], areas[i] = fp.visible_fraction, fp.area
+        in_view[i], unoccluded[i] = fp.in_view_fraction, fp.unoccluded_fraction
         blur[i] = _path_motion(sc.target.path, target_reach, t_a, t_b) if not sc.target.path.is_static else 0.0
         if i == preview_index:
             preview_frame = rgb
@@ -396,7 +396,7 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
     speeds = np.hypot(*np.diff(centers, axis=0).T) if n_frames > 1 else np.zeros(1)
     cam_shift = [_corner_shift(sc, float(ft[i]), float(ft[i + 1])) for i in range(n_frames - 1)] or [0.0]
     d_in_view = []
-    for d in sc.distractors:
+    for d in sc.all_distractors:
         c = np.array([d.path.center(float(t)) for t in ft])
         d_in_view.append(float(np.mean((c[:, 0] >= 0) & (c[:, 0] <= W - 1) & (c[:, 1] >= 0) & (c[:, 1] <= H - 1))))
     stats = {
@@ -409,11 +409,13 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
         "median_radiance": float(np.median(medians)),
         "hdr_frame_fraction": float(np.mean(overexposed >= thresholds.hdr_pixel_fraction)),
         "max_overexposed_pixel_fraction": float(overexposed.max()),
-        "min_visible_fraction": float(visible.min()),
+        "min_visible_fraction": float(unoccluded.min()),  # hidden by something in front
+        "min_in_view_fraction": float(in_view.min()),
         "absent_frames": int(absent.sum()),
         "target_area_ratio": float(areas.max() / max(areas.min(), 1e-9)),
         "max_camera_shift_px_per_frame": float(max(cam_shift)),
-        "num_distractors": len(sc.distractors),
+        "num_distractors": len(sc.all_distractors),
+        "num_distractors_in_front": len(sc.front),
         "distractor_in_view_fraction": max(d_in_view, default=0.0),
         "exposure_samples_max": int(samples.max()),
     }
@@ -431,6 +433,7 @@ def tag_attributes(stats: dict, width: int, height: int,
         "low_light": stats["metered_radiance"] < th["low_light_radiance"],
         "hdr": stats["hdr_frame_fraction"] >= th["hdr_frame_fraction"],
         "occlusion": stats["min_visible_fraction"] <= 1.0 - th["occlusion_hidden_fraction"],
+        "out_of_view": stats.get("min_in_view_fraction", 1.0) <= th["out_of_view_fraction"],
         "distractors": stats["num_distractors"] > 0
         and stats["distractor_in_view_fraction"] >= th["distractor_frame_fraction"],
         "scale_variation": stats["target_area_ratio"] >= th["scale_area_ratio"],
