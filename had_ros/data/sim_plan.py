@@ -209,10 +209,12 @@ def _plan_camera(rng: np.random.Generator, clk: _Clock, moving: bool, desc: dict
     roll_amp = rng.uniform(0.0, 0.05)
     zmin = np.exp(-zoom_amp)
     half = np.array([(width / 2 + height / 2 * roll_amp) / zmin, (height / 2 + width / 2 * roll_amp) / zmin])
-    shake = rng.uniform(0.3, 1.5) * s
+    # A pan (with a little hand shake), or a hand-held camera that mostly shakes.
+    handheld = rng.random() < 0.3
+    shake = (rng.uniform(1.5, 4.0) if handheld else rng.uniform(0.3, 1.5)) * s
     lo = half + shake + 2
     hi = np.array([cw, ch]) - 1 - half - shake - 2
-    v0 = rng.uniform(2.5, 8.0) * s / clk.period_s
+    v0 = (rng.uniform(0.2, 1.0) if handheld else rng.uniform(2.5, 8.0)) * s / clk.period_s
     cx, cy = _wander(rng, t_s, _speed_profile(rng, t_s, v0, rng.uniform(0, 0.25)), lo, hi,
                      turn=rng.uniform(0.2, 1.5), start=np.array([cw / 2, ch / 2]))
     f_shake = rng.uniform(4, 9)
@@ -220,7 +222,7 @@ def _plan_camera(rng: np.random.Generator, clk: _Clock, moving: bool, desc: dict
     cy = cy + shake * np.sin(2 * np.pi * f_shake * 1.3 * t_s + rng.uniform(0, 2 * np.pi))
     zoom = np.exp(zoom_amp * clk.once_over_sequence(rng, (0.5, 1.5), rng.uniform(0, 2 * np.pi)))
     roll = roll_amp * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * t_s + rng.uniform(0, 2 * np.pi))
-    desc["camera"] = {"pan_px_per_frame": round(v0 * clk.period_s, 3), "zoom_amplitude": round(zoom_amp, 4),
+    desc["camera"] = {"kind": "handheld" if handheld else "pan", "pan_px_per_frame": round(v0 * clk.period_s, 3), "zoom_amplitude": round(zoom_amp, 4),
                       "roll_amplitude_rad": round(roll_amp, 4), "shake_px": round(shake, 3)}
     return Trajectory(clk.step, cx, cy, zoom, roll), cw, ch
 
