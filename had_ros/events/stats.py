@@ -49,16 +49,9 @@ class StatsSettings:
     spectrum_halfwidth_hz: float = 50.0  # local median over +- this
 
 
-# Prophesee sensor generations by plugin name, for .raw headers without a geometry line (as
-# Prophesee's own tools resolve them): gen41 = IMX636 / Gen4.1 HD, gen31 = Gen3.1 VGA.
-_GENERATION_SIZES = {"gen41": (1280, 720), "imx636": (1280, 720), "gen4": (1280, 720), "gen31": (640, 480),
-                     "gen3": (640, 480), "genx320": (320, 320)}
-
-
-def load_events(path: Path, width: int | None = None, height: int | None = None) -> tuple[Events, list[str]]:
-    """Events of an event file or a had_sim sequence folder (its events.raw), with notes on how
-    the file was read. A .raw file whose header lacks the resolution is read with width/height
-    when given, else with the size its sensor generation (plugin_name) implies."""
+def load_events(path: Path) -> tuple[Events, list[str]]:
+    """Events of an event file or a had_sim sequence folder (its events.raw), through
+    had_ros.events.io, with notes on what the decoder skipped or re-stamped."""
     from had_ros.events import io
 
     path = Path(path)
@@ -69,40 +62,13 @@ def load_events(path: Path, width: int | None = None, height: int | None = None)
         path = path / "events.raw"
     if not path.exists():
         raise EventFileError(f"{path}: no such event file")
-    if path.suffix.lower() != ".raw":
+    if io._kind(path) != "raw":
         return io.read_events(path), notes
-    with open(path, "rb") as f:
-        fields, offset = io.parse_raw_header(f)
-    try:
-        encoding, w, h = io.raw_format(fields, str(path))
-    except EventFileError:
-        if width and height:
-            w, h = width, height
-            notes.append(f"resolution {w}x{h} from --width/--height (the header has none)")
-        else:
-            plugin = fields.get("plugin_name", "").lower()
-            size = next((s for k, s in _GENERATION_SIZES.items() if k in plugin), None)
-            if size is None:
-                raise
-            w, h = size
-            notes.append(f"resolution {w}x{h} from the sensor generation in plugin_name {plugin!r} "
-                         "(the header has no geometry line)")
-        evt = fields.get("evt", "")
-        encoding = "EVT3" if evt.startswith("3") or "evt3" in fields.get("plugin_name", "").lower() else f"evt {evt}"
-    else:
-        if width and height and (width, height) != (w, h):
-            notes.append(f"header says {w}x{h}; --width/--height ignored")
-    if encoding != "EVT3":
-        raise EventFileError(f"{path}: event encoding {encoding or 'unknown'} is not supported (supported: EVT3)")
-    from had_ros.events.evt3 import Evt3Decoder
-
-    decoder = Evt3Decoder(w, h)
-    data = path.read_bytes()[offset:]
-    events = decoder.decode(data)
-    decoder.finish()
-    skipped = {k: v for k, v in decoder.stats.items() if k not in ("packets", "bytes", "events", "triggers") and v}
+    stats: dict = {}
+    events = io.read_raw(path, stats=stats)
+    skipped = {k: v for k, v in stats.items() if k not in ("packets", "bytes", "events", "triggers") and v}
     if skipped:
-        notes.append(f"decoder skipped: {skipped}")
+        notes.append(f"decoder skipped or re-stamped: {skipped}")
     return events, notes
 
 
@@ -341,29 +307,69 @@ def format_stats(path: str, st: dict, notes: list[str], frames: dict | None = No
     return "\n".join(lines)
 
 
+# Rows of the side-by-side table (several paths): label, how to read the value from a report.
+TABLE_ROWS = (
+    ("background ev/pixel/s", lambda e, f: f"{e['noise_ev_per_pixel_s']:.4f}"),
+    ("background ON share", lambda e, f: f"{e['noise_on_share']:.0%}"),
+    ("background isolated", lambda e, f: f"{e['noise_isolated_share']:.0%}"),
+    ("events per crossing, mean / p99",
+     lambda e, f: f"{e['events_per_crossing']['mean']:.2f} / {e['events_per_crossing']['p99']:g}"),
+    ("same-pixel intervals < 1 ms", lambda e, f: f"{e['interval_under_1ms_share']:.3%}"),
+    ("minimum same-pixel interval (us)", lambda e, f: f"{e['interval_us'].get('min', float('nan')):,.0f}"),
+    ("active pixels per 33 ms (median)", lambda e, f: f"{e['active_pixel_share']['median']:.2%}"),
+    ("strongest spectrum line", lambda e, f: (f"{e['spectrum_peaks'][0]['hz']:g} Hz x{e['spectrum_peaks'][0]['x_median']:g}"
+                                               if e["spectrum_peaks"] else "-")),
+    ("frames: DN 1st pct / median", lambda e, f: f"{f['dn_percentiles']['p1']:g} / {f['dn_percentiles']['p50']:g}" if f else "-"),
+    ("frames: temporal noise (DN)", lambda e, f: f"{f['temporal_noise_dn']:.2f}" if f and "temporal_noise_dn" in f else "-"),
+)
+
+
+def format_table(reports: list[dict]) -> str:
+    """A markdown table with one column per report (path), the rows of TABLE_ROWS."""
+    head = "| statistic | " + " | ".join(Path(r["path"]).name or r["path"] for r in reports) + " |"
+    lines = [head, "|---|" + "---|" * len(reports)]
+    for label, get in TABLE_ROWS:
+        cells = []
+        for r in reports:
+            try:
+                cells.append(get(r["events"], r["frames"]))
+            except (KeyError, IndexError, TypeError, ValueError):
+                cells.append("-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run_stats(args) -> int:
     """`had events stats` (parser in had_ros/events/cli.py)."""
     settings = StatsSettings(cell_px=args.cell_px, window_ms=args.window_ms, burst_gap_ms=args.burst_gap_ms)
-    path = Path(args.path)
-    events, notes = load_events(path, args.width, args.height)
-    st = event_stats(events, settings)
-    frames = None
-    folder = args.frames if args.frames is not None else (path / "frames" if (path / "frames").is_dir() else None)
-    if folder is not None:
-        frames = frame_stats(Path(folder))
+    reports = []
+    for path in map(Path, args.path):
+        events, notes = load_events(path)
+        st = event_stats(events, settings)
+        frames = None
+        folder = args.frames if args.frames is not None else (path / "frames" if (path / "frames").is_dir() else None)
+        if folder is not None:
+            frames = frame_stats(Path(folder))
+        reports.append({"path": str(path), "notes": notes, "events": st, "frames": frames})
     if args.json:
-        print(json.dumps({"path": str(path), "notes": notes, "events": st, "frames": frames}, indent=2))
+        print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+    elif len(reports) == 1:
+        r = reports[0]
+        print(format_stats(r["path"], r["events"], r["notes"], r["frames"]))
     else:
-        print(format_stats(str(path), st, notes, frames))
+        for r in reports:
+            for n in r["notes"]:
+                print(f"{r['path']}: note: {n}")
+        print(format_table(reports))
     return 0
 
 
 def add_stats_arguments(p) -> None:
-    p.add_argument("path", type=Path, help="event file (.raw EVT3, .aedat4, .npz) or a had_sim sequence folder")
+    p.add_argument("path", type=Path, nargs="+",
+                   help="event file (.raw EVT3, .aedat4, .npz) or a had_sim sequence folder; several give a "
+                        "side-by-side table (e.g. your camera's recording beside generated sequences)")
     p.add_argument("--frames", type=Path, default=None, metavar="DIR",
                    help="also summarise the frames in DIR (default: PATH/frames for a sequence folder)")
-    p.add_argument("--width", type=int, default=None, help="sensor width when a .raw header has none")
-    p.add_argument("--height", type=int, default=None, help="sensor height when a .raw header has none")
     p.add_argument("--cell-px", type=int, default=StatsSettings.cell_px, metavar="N",
                    help=f"block size of the quiet-region test (default {StatsSettings.cell_px})")
     p.add_argument("--window-ms", type=float, default=StatsSettings.window_ms, metavar="MS",
