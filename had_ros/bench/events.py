@@ -328,13 +328,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _packets_by_time(words: np.ndarray, period_us: int) -> list[bytes]:
     """The word stream cut where its time crosses a multiple of period_us (as a driver packs
-    1 ms packets); the time of a word is that set by the last TIME_HIGH/TIME_LOW before it."""
+    1 ms packets). A word's time is that of the last TIME_HIGH and TIME_LOW before it, a
+    TIME_HIGH that changes the high part starting its period at low 0 (as the decoder reads it)."""
     typ = words >> 12
-    pos = np.arange(len(words))
-    last_h = np.maximum.accumulate(np.where(typ == 0x8, pos, -1))
-    last_l = np.maximum.accumulate(np.where(typ == 0x6, pos, -1))
     val = (words & 0xFFF).astype(np.int64)
-    t = np.where(last_h >= 0, val[np.maximum(last_h, 0)], 0) << 12 | np.where(last_l >= 0, val[np.maximum(last_l, 0)], 0)
+    pos = np.arange(len(words))
+    is_high = typ == 0x8
+    h_idx = np.flatnonzero(is_high)
+    new_high = np.zeros(len(words), bool)
+    new_high[h_idx[1:]] = val[h_idx[1:]] != val[h_idx[:-1]]
+    last_h = np.maximum.accumulate(np.where(is_high, pos, -1))
+    last_l = np.maximum.accumulate(np.where((typ == 0x6) | new_high, pos, -1))
+    low = np.where(last_l >= 0, np.where(new_high[np.maximum(last_l, 0)], 0, val[np.maximum(last_l, 0)]), 0)
+    t = np.where(last_h >= 0, val[np.maximum(last_h, 0)], 0) << 12 | low
     t = np.maximum.accumulate(t)
     cuts = np.flatnonzero(np.diff(t // period_us) > 0) + 1
     return [words[a:b].tobytes() for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(words)])]

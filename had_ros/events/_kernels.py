@@ -39,6 +39,12 @@ def _jit(fn):
         return numba.njit(nogil=True)(fn)
 
 
+def _inline(fn):
+    """A helper inlined into its callers at numba's IR level (so constant arguments stay
+    constant, loops over them unroll, and no call is paid a word)."""
+    return numba.njit(inline="always", nogil=True)(fn)
+
+
 @intrinsic
 def _popcount(typingctx, x):
     """LLVM's ctpop (popcnt): one instruction, and the counting loop still vectorises."""
@@ -89,6 +95,86 @@ def _vector_checked(mask, step, base, y, pol, t_ns, clamped, width, height, x_ou
     return n
 
 
+@_inline
+def _evt3_load(words, state):
+    """The stream state of ``state``, decoding started at the first TIME_HIGH when it has not
+    yet (the words before it counted): (first word to decode, started, th_raw, high, low, t_max,
+    y, base, pol)."""
+    started, th_raw, high = state[S_STARTED], state[S_TH_RAW], state[S_HIGH]
+    i = 0
+    if started == 0:
+        nw = words.shape[0]
+        while i < nw and (words[i] >> 12) != TIME_HIGH:
+            i += 1
+        state[C_BEFORE_TIME_HIGH] += i
+        if i < nw:
+            started = 1
+            th_raw = np.int64(words[i]) & 0xFFF
+            high = th_raw
+    return i, started, th_raw, high, state[S_LOW], state[S_T_MAX], state[S_Y], state[S_BASE_X], state[S_POL]
+
+
+@_inline
+def _evt3_store(state, started, th_raw, high, low, t_max, y, base, pol, nt):
+    """Write the stream state back (and the triggers written to their counter)."""
+    if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
+        base = NO_BASE
+    state[S_STARTED] = started
+    state[S_TH_RAW] = th_raw
+    state[S_HIGH] = high
+    state[S_LOW] = low
+    state[S_T_MAX] = t_max
+    state[S_Y] = y
+    state[S_BASE_X] = base
+    state[S_POL] = pol
+    state[C_TRIGGERS] += nt
+
+
+@_inline
+def _time_high(th, th_raw, high, low, state):
+    """A TIME_HIGH word's field ``th``: (th_raw, high, low) after it. A step back of more than
+    ROLLOVER_MARGIN is a wrap of the 24-bit counter (counted); a new high part starts its period
+    at low 0 (until its TIME_LOW), a repeated one keeps the low part."""
+    loops = high >> 12
+    if th_raw - th > ROLLOVER_MARGIN:
+        loops += 1
+        state[C_ROLLOVERS] += 1
+    if th != th_raw:
+        low = 0
+    return th, (loops << 12) | th, low
+
+
+@_inline
+def _other_word(typ, w, t_ns, trig_out, nt, state):
+    """An EXT_TRIGGER (recorded at t_ns), ignored or unknown word; returns the triggers so far."""
+    if typ == EXT_TRIGGER:
+        trig_out[nt, 0] = t_ns
+        trig_out[nt, 1] = w & 1
+        trig_out[nt, 2] = (w >> 8) & 0xF
+        nt += 1
+    elif typ == OTHERS or typ == CONTINUED_4 or typ == CONTINUED_12:
+        state[C_IGNORED_WORDS] += 1
+    else:
+        state[C_UNKNOWN_WORDS] += 1
+    return nt
+
+
+@_inline
+def _vector_fast(mask, step, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n):
+    """The events of a vector word whose events are all valid: all its ``step`` slots are
+    written, one array at a time, and n advances by its set bits (no branch a bit). Returns n."""
+    for b in range(step):
+        t_out[n + np.uint64(b)] = t_ns
+    for b in range(step):
+        y_out[n + np.uint64(b)] = y
+    for b in range(step):
+        p_out[n + np.uint64(b)] = pol
+    for b in range(step):
+        x_out[n] = base + b
+        n += np.uint64((mask >> b) & 1)
+    return n
+
+
 @_jit
 def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_out):
     """Decode one packet's words in one pass; returns (events, triggers) written.
@@ -103,26 +189,10 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
     Speed: output positions are unsigned (numba then skips its negative-index fix-up), and a
     vector word whose events are all valid writes all its 8 or 12 slots, one array at a time,
     advancing by its set bits (no branch per bit; same-array stores next to each other)."""
-    started = state[S_STARTED]
-    th_raw = state[S_TH_RAW]
-    high = state[S_HIGH]
-    low = state[S_LOW]
-    t_max = state[S_T_MAX]
-    y = state[S_Y]
-    base = state[S_BASE_X]
-    pol = state[S_POL]
+    i, started, th_raw, high, low, t_max, y, base, pol = _evt3_load(words, state)
     n = np.uint64(0)
     nt = 0
     nw = words.shape[0]
-    i = 0
-    if started == 0:
-        while i < nw and (words[i] >> 12) != TIME_HIGH:
-            i += 1
-        state[C_BEFORE_TIME_HIGH] += i
-        if i < nw:
-            started = 1
-            th_raw = np.int64(words[i]) & 0xFFF
-            high = th_raw
     cur = (high << 12) | low  # current time, µs
     # in_time: cur >= the newest kept event's time (t_max). It only changes with cur (TIME_LOW /
     # TIME_HIGH): the events kept at cur are stamped cur (in_time) or t_max (not), so t_max
@@ -163,18 +233,10 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
         elif typ == VECT_BASE_X:
             base = v & 0x7FF
             pol = v >> 11
-        elif typ == VECT_12:
+        elif typ == VECT_12:  # (the two vector branches stay apart: a constant step unrolls)
             if v != 0:
                 if in_time and 0 <= y < height and 0 <= base <= width - 12:
-                    for b in range(12):
-                        t_out[n + np.uint64(b)] = t_ns
-                    for b in range(12):
-                        y_out[n + np.uint64(b)] = y
-                    for b in range(12):
-                        p_out[n + np.uint64(b)] = pol
-                    for b in range(12):
-                        x_out[n] = base + b
-                        n += np.uint64((v >> b) & 1)
+                    n = _vector_fast(v, 12, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n)
                 else:
                     n = _vector_checked(v, 12, base, y, pol, t_ns, not in_time, width, height,
                                         x_out, y_out, t_out, p_out, n, state)
@@ -183,15 +245,7 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
             mask = v & 0xFF
             if mask != 0:
                 if in_time and 0 <= y < height and 0 <= base <= width - 8:
-                    for b in range(8):
-                        t_out[n + np.uint64(b)] = t_ns
-                    for b in range(8):
-                        y_out[n + np.uint64(b)] = y
-                    for b in range(8):
-                        p_out[n + np.uint64(b)] = pol
-                    for b in range(8):
-                        x_out[n] = base + b
-                        n += np.uint64((mask >> b) & 1)
+                    n = _vector_fast(mask, 8, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n)
                 else:
                     n = _vector_checked(mask, 8, base, y, pol, t_ns, not in_time, width, height,
                                         x_out, y_out, t_out, p_out, n, state)
@@ -203,40 +257,16 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
             if typ == TIME_LOW:
                 low = v
             else:
-                loops = high >> 12
-                if th_raw - v > ROLLOVER_MARGIN:
-                    loops += 1
-                    state[C_ROLLOVERS] += 1
-                high = (loops << 12) | v
-                if v != th_raw:  # a new high part starts its period at low 0 (until its TIME_LOW)
-                    low = 0
-                th_raw = v
+                th_raw, high, low = _time_high(v, th_raw, high, low, state)
             cur = (high << 12) | low
             in_time = cur >= t_max
             h_ok = np.uint64(height if in_time else 0)
             t_ns = (cur if in_time else t_max) * 1000
-        elif typ == EXT_TRIGGER:
-            trig_out[nt, 0] = cur * 1000
-            trig_out[nt, 1] = w & 1
-            trig_out[nt, 2] = (w >> 8) & 0xF
-            nt += 1
-        elif typ == OTHERS or typ == CONTINUED_4 or typ == CONTINUED_12:
-            state[C_IGNORED_WORDS] += 1
         else:
-            state[C_UNKNOWN_WORDS] += 1
+            nt = _other_word(typ, w, cur * 1000, trig_out, nt, state)
     if in_time and n > n_mark:
         t_max = cur
-    if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
-        base = NO_BASE
-    state[S_STARTED] = started
-    state[S_TH_RAW] = th_raw
-    state[S_HIGH] = high
-    state[S_LOW] = low
-    state[S_T_MAX] = t_max
-    state[S_Y] = y
-    state[S_BASE_X] = base
-    state[S_POL] = pol
-    state[C_TRIGGERS] += nt
+    _evt3_store(state, started, th_raw, high, low, t_max, y, base, pol, nt)
     return np.int64(n), nt
 
 
@@ -245,26 +275,10 @@ def evt3_decode_vectors(words, state, width, height, x_out, y_out, t_out, p_out,
     """evt3_decode for streams whose events come mostly in vector words (fast motion, dense
     scenes): the same results, state and counters, with one branch a word type. Vector and
     ADDR_X words of a valid row in time order take a fast path (ok); the rest is checked."""
-    started = state[S_STARTED]
-    th_raw = state[S_TH_RAW]
-    high = state[S_HIGH]
-    low = state[S_LOW]
-    t_max = state[S_T_MAX]
-    y = state[S_Y]
-    base = state[S_BASE_X]
-    pol = state[S_POL]
+    i, started, th_raw, high, low, t_max, y, base, pol = _evt3_load(words, state)
     n = np.uint64(0)
     nt = 0
     nw = words.shape[0]
-    i = 0
-    if started == 0:
-        while i < nw and (words[i] >> 12) != TIME_HIGH:
-            i += 1
-        state[C_BEFORE_TIME_HIGH] += i
-        if i < nw:
-            started = 1
-            th_raw = np.int64(words[i]) & 0xFFF
-            high = th_raw
     cur = (high << 12) | low
     t_ns = cur * 1000
     y_ok = 0 <= y < height
@@ -279,15 +293,7 @@ def evt3_decode_vectors(words, state, width, height, x_out, y_out, t_out, p_out,
             if mask != 0:
                 if ok and 0 <= base <= width - 8:
                     t_max = cur
-                    for b in range(8):
-                        t_out[n + np.uint64(b)] = t_ns
-                    for b in range(8):
-                        y_out[n + np.uint64(b)] = y
-                    for b in range(8):
-                        p_out[n + np.uint64(b)] = pol
-                    for b in range(8):
-                        x_out[n] = base + b
-                        n += np.uint64((mask >> b) & 1)
+                    n = _vector_fast(mask, 8, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n)
                 else:
                     clamped = cur < t_max
                     before = n
@@ -301,15 +307,7 @@ def evt3_decode_vectors(words, state, width, height, x_out, y_out, t_out, p_out,
             if mask != 0:
                 if ok and 0 <= base <= width - 12:
                     t_max = cur
-                    for b in range(12):
-                        t_out[n + np.uint64(b)] = t_ns
-                    for b in range(12):
-                        y_out[n + np.uint64(b)] = y
-                    for b in range(12):
-                        p_out[n + np.uint64(b)] = pol
-                    for b in range(12):
-                        x_out[n] = base + b
-                        n += np.uint64((mask >> b) & 1)
+                    n = _vector_fast(mask, 12, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n)
                 else:
                     clamped = cur < t_max
                     before = n
@@ -351,38 +349,13 @@ def evt3_decode_vectors(words, state, width, height, x_out, y_out, t_out, p_out,
             t_ns = cur * 1000
             ok = y_ok and cur >= t_max
         elif typ == TIME_HIGH:
-            th = w & 0xFFF
-            loops = high >> 12
-            if th_raw - th > ROLLOVER_MARGIN:
-                loops += 1
-                state[C_ROLLOVERS] += 1
-            high = (loops << 12) | th
-            if th != th_raw:  # a new high part starts its period at low 0 (until its TIME_LOW)
-                low = 0
-            th_raw = th
+            th_raw, high, low = _time_high(w & 0xFFF, th_raw, high, low, state)
             cur = (high << 12) | low
             t_ns = cur * 1000
             ok = y_ok and cur >= t_max
-        elif typ == EXT_TRIGGER:
-            trig_out[nt, 0] = t_ns
-            trig_out[nt, 1] = w & 1
-            trig_out[nt, 2] = (w >> 8) & 0xF
-            nt += 1
-        elif typ == OTHERS or typ == CONTINUED_4 or typ == CONTINUED_12:
-            state[C_IGNORED_WORDS] += 1
         else:
-            state[C_UNKNOWN_WORDS] += 1
-    if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
-        base = NO_BASE
-    state[S_STARTED] = started
-    state[S_TH_RAW] = th_raw
-    state[S_HIGH] = high
-    state[S_LOW] = low
-    state[S_T_MAX] = t_max
-    state[S_Y] = y
-    state[S_BASE_X] = base
-    state[S_POL] = pol
-    state[C_TRIGGERS] += nt
+            nt = _other_word(typ, w, t_ns, trig_out, nt, state)
+    _evt3_store(state, started, th_raw, high, low, t_max, y, base, pol, nt)
     return np.int64(n), nt
 
 

@@ -34,6 +34,7 @@ _STATE_INC = np.zeros(16, np.int64)
 _STATE_INC[[TIME_HIGH, TIME_LOW]] = 1
 _STATE_INC[ADDR_Y] = 1 << _FIELD_BITS
 _STATE_INC[VECT_BASE_X] = 1 << (2 * _FIELD_BITS)
+_NO_TRIGGER_ROWS = np.empty((0, 3), np.int64)  # the kernel's trigger output when a packet has none
 
 
 class Evt3Decoder(StreamDecoder):
@@ -138,9 +139,13 @@ class Evt3Decoder(StreamDecoder):
         w.flags.writeable = False  # one kernel signature whatever buffer type came in
         n_ev, n_tr, n_x = k.evt3_count(w)
         size = n_ev + k.EVENT_SLACK
-        x, y = np.empty(size, np.uint16), np.empty(size, np.uint16)
-        t, p = np.empty(size, np.int64), np.empty(size, np.uint8)
-        trig = np.empty((n_tr, 3), np.int64)
+        # one allocation for the four outputs (t first: 8-byte aligned), views into it
+        block = np.empty(size * 13, np.uint8)
+        t = block[:8 * size].view(np.int64)
+        x = block[8 * size:10 * size].view(np.uint16)
+        y = block[10 * size:12 * size].view(np.uint16)
+        p = block[12 * size:]
+        trig = np.empty((n_tr, 3), np.int64) if n_tr else _NO_TRIGGER_ROWS
         # Two kernels, the same results: one built for streams of single ADDR_X events (what a
         # real IMX636 sends in most scenes), one for streams of vector words.
         kernel = k.evt3_decode if 2 * n_x >= n_ev else k.evt3_decode_vectors
