@@ -164,6 +164,7 @@ class EventSensor:
         self.last_t = np.full(n, -np.inf)
         self.pending = np.empty(0, np.int64)  # pixels still over threshold (delayed by refractoriness)
         self.lagging = np.empty(0, np.int64)  # pixels whose photoreceptor has not caught up
+        self._flag = np.zeros(n, bool)
         self.t_prev = 0
 
     def log_intensity(self, radiance: np.ndarray) -> np.ndarray:
@@ -320,7 +321,10 @@ class EventSensor:
         else:
             extra = np.concatenate([self.lagging, self.pending]) if self.pending.size else self.lagging
         if extra.size:
-            extra = np.unique(extra)
+            # Deduplicate (a pixel may be lagging and pending) with a flag array: cheaper than a sort.
+            self._flag[extra] = True
+            extra = np.flatnonzero(self._flag)
+            self._flag[extra] = False
             if box:
                 px, py = extra % W, extra // W
                 extra = extra[(px < x0) | (px >= x1) | (py < y0) | (py >= y1)]
