@@ -92,20 +92,26 @@ def _profiles() -> dict:
     return json.loads(PROFILE_FILE.read_text())
 
 
-def sensor_profile(name: str = DEFAULT_SENSOR) -> EventSensorParams:
-    """The named profile of sensor_profiles.json as EventSensorParams (unnamed fields: defaults)."""
-    profiles = _profiles()
-    if name not in sensor_names():
-        raise ValueError(f"unknown sensor {name!r}: expected one of {', '.join(sensor_names())}")
-    known = {f.name: f.type for f in fields(EventSensorParams)}
+def _from_profile(cls, entries: dict, what: str, name: str):
+    """A params dataclass from one profile of sensor_profiles.json: {field: {"value", "source"}};
+    fields it does not name keep their defaults, *_ns values are whole nanoseconds."""
+    known = {f.name for f in fields(cls)}
     values = {}
-    for key, entry in profiles[name].items():
+    for key, entry in entries.items():
         if key.startswith("_"):
             continue
         if key not in known:
-            raise ValueError(f"{PROFILE_FILE.name}: profile {name!r} has unknown parameter {key!r}")
-        values[key] = int(entry["value"]) if key == "refractory_ns" else float(entry["value"])
-    return replace(EventSensorParams(), name=name, **values)
+            raise ValueError(f"{PROFILE_FILE.name}: {what} {name!r} has unknown parameter {key!r}")
+        v = entry["value"]
+        values[key] = v if isinstance(v, str) else (int(v) if key.endswith("_ns") else float(v))
+    return replace(cls(), name=name, **values)
+
+
+def sensor_profile(name: str = DEFAULT_SENSOR) -> EventSensorParams:
+    """The named profile of sensor_profiles.json as EventSensorParams (unnamed fields: defaults)."""
+    if name not in sensor_names():
+        raise ValueError(f"unknown sensor {name!r}: expected one of {', '.join(sensor_names())}")
+    return _from_profile(EventSensorParams, _profiles()[name], "profile", name)
 
 
 def profile_sources(name: str) -> dict:
@@ -477,16 +483,7 @@ def frame_camera_profile(name: str) -> RgbCameraParams:
     cams = _profiles().get("frame_cameras", {})
     if name not in cams:
         raise ValueError(f"unknown frame camera {name!r}: expected one of {', '.join(cams)}")
-    known = {f.name for f in fields(RgbCameraParams)}
-    values = {}
-    for key, entry in cams[name].items():
-        if key.startswith("_"):
-            continue
-        if key not in known:
-            raise ValueError(f"{PROFILE_FILE.name}: frame camera {name!r} has unknown parameter {key!r}")
-        v = entry["value"]
-        values[key] = v if isinstance(v, str) else (int(v) if key.endswith("_ns") else float(v))
-    return replace(RgbCameraParams(), name=name, **values)
+    return _from_profile(RgbCameraParams, cams[name], "frame camera", name)
 
 
 class FrameCamera:
