@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("had_ros.tracking.cli", "parameters, FLOPs and latency of a model per backend"),
     "bench": ("had_ros.bench.cli", "speed benchmarks (events, models) with ratios to baselines"),
     "demo": ("had_ros.demo", "the built-in end-to-end demo (no dataset needed)"),
+    "replay": ("had_ros.ros.replay", "replay a rosbag2 through the tracker node and score it"),
 }
 
 
