@@ -72,7 +72,7 @@ $(STAMPS)/bench-deps: requirements-bench.txt $(STAMPS)/deps
 
 bench: bench-events bench-models
 bench-events: setup $(STAMPS)/bench-deps
-	$(RUN) $(VENV)/bin/had bench events --out bench/results/events.md
+	$(RUN) $(VENV)/bin/had bench events --repeat 5 --json bench/results/events.json
 bench-models: setup
 	$(RUN) $(VENV)/bin/had bench models --out bench/results/models.md
 bench-node: setup

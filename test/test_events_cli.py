@@ -86,3 +86,7 @@ def test_bench_events_smoke(tmp_path, capsys):
     assert f"voxel_grid_{backends[0]}_mev_s" in res["targets"]
     if "evt3 package (one call)" in res["decode"]:
         assert {"decode_one_call_vs_evt3_decode_bytes", "decode_stream_vs_evt3_feed"} <= set(res["targets"])
+    if "real_decode" in res:  # the real recording of ../shared/real, decoded alike in any packets
+        for name, r in res["real_decode"]["decode"].items():
+            assert r["same_events"] is True, name
+        assert res["real_decode"]["events"] == 219_596

@@ -373,3 +373,21 @@ def test_triggers_of_a_chunked_buffer_are_all_reported_and_time_us_follows():
     assert len(ev) == 300 and dec.triggers.t.tolist() == [k * 1000 for k in range(1, 301)]
     assert dec.triggers.p.tolist() == [k % 2 for k in range(1, 301)]
     assert dec.time_us == 300
+
+
+def test_dropped_events_do_not_re_stamp_kept_ones():
+    # An event outside the sensor at t=10 is dropped; the real event after it at t=5 keeps its
+    # time (only kept events set the newest time), on every decoder path.
+    from had_ros.events.evt3 import Evt3Decoder
+
+    buf = words(TH(0), TL(10), Y(500), X(1), Y(0), TL(5), X(2))
+    for backend in ("numpy", "numba"):
+        if backend == "numba":
+            pytest.importorskip("numba")
+        dec = Evt3Decoder(8, 8, backend)
+        ev = dec.decode(buf)
+        assert ev.x.tolist() == [2] and ev.t.tolist() == [5000]
+        assert dec.stats["out_of_sensor"] == 1 and dec.stats["time_clamped"] == 0
+    mono = make_decoder("mono", 10, 10)
+    out = mono.decode(encode_mono(Events.from_arrays([20, 1], [1, 1], [900, 500], [1, 1], 30, 30), time_base=0))
+    assert out.t.tolist() == [500] and mono.stats["time_clamped"] == 0

@@ -136,3 +136,26 @@ def test_real_files_read_by_time_window(evt3_events):
         assert w.equals(ev.time_window(a, a + 1_000_000))
     mid = read_events(EVT3_RAW, t0=t0 + 2_000_000, t1=t0 + 5_000_000)
     assert mid.equals(ev.time_window(t0 + 2_000_000, t0 + 5_000_000))
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_evt3_padding_words_are_skipped_and_counted(evt3_events, backend):
+    # Lucid's IMX636 cameras pad EVT3 streams with the dummy word 0x9999 (type 9, reserved):
+    # sprinkled into the real recording, they change no event and are counted
+    if backend == "numba":
+        pytest.importorskip("numba")
+    w = words_of(EVT3_RAW)
+    at = np.sort(np.random.default_rng(2).integers(0, len(w), 500))
+    padded = np.insert(w, at, 0x9999).astype("<u2")
+    dec = Evt3Decoder(1280, 720, backend)
+    assert dec.decode(padded.tobytes()).equals(evt3_events)
+    assert dec.stats["unknown_words"] == 500
+
+
+def test_both_evt3_kernels_decode_the_real_recording_alike(evt3_events, monkeypatch):
+    _kernels = pytest.importorskip("had_ros.events._kernels", reason="numba is not installed")
+    for forced in (_kernels.evt3_decode, _kernels.evt3_decode_vectors):
+        monkeypatch.setattr(_kernels, "evt3_decode", forced)
+        monkeypatch.setattr(_kernels, "evt3_decode_vectors", forced)
+        dec = Evt3Decoder(1280, 720, "numba")
+        assert dec.decode(words_of(EVT3_RAW).tobytes()).equals(evt3_events)

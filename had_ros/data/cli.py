@@ -30,10 +30,22 @@ def add_simulate_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix-probability", type=float, default=0.3, metavar="P",
                         help="chance of each other attribute per sequence; with P > 0 a run of several "
                              "sequences covers every attribute (default 0.3; 0 = only the forced ones)")
-    parser.add_argument("--contrast-threshold", type=float, default=0.25, metavar="C",
-                        help="event ON/OFF log-intensity threshold (default 0.25)")
-    parser.add_argument("--noise-rate", type=float, default=0.1, metavar="HZ",
-                        help="background-activity events per pixel per second (default 0.1)")
+    from had_ros.data.sim_sensors import DEFAULT_SENSOR, PROFILE_FILE, sensor_names
+
+    parser.add_argument("--sensor", choices=sensor_names(), default=DEFAULT_SENSOR,
+                        help=f"event sensor profile (default {DEFAULT_SENSOR}; parameters and their published "
+                             f"sources in had_ros/data/{PROFILE_FILE.name}; 'ideal' = no lag, leak or jitter)")
+    from had_ros.data.sim_sensors import DEFAULT_CAMERA, frame_camera_names
+
+    parser.add_argument("--camera", choices=frame_camera_names(), default=DEFAULT_CAMERA,
+                        help=f"frame camera profile (default {DEFAULT_CAMERA}: the DAVIS346 color APS, linear, "
+                             "no gain, bounded exposure, fixed-pattern noise; davis346-mono; rgb = auto-exposed "
+                             "machine-vision RGB with gain and gamma)")
+    parser.add_argument("--contrast-threshold", type=float, default=None, metavar="C",
+                        help="event ON and OFF log-intensity threshold (default: the sensor profile's)")
+    parser.add_argument("--noise-rate", type=float, default=None, metavar="HZ",
+                        help="shot-noise events per pixel per second at the profile's reference light "
+                             "(default: the sensor profile's; rises in the dark for real-sensor profiles)")
     parser.add_argument("--bag", action="store_true",
                         help="also write each sequence as a rosbag2 MCAP folder <seq>/<seq>.mcap")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
@@ -46,6 +58,7 @@ def _simulate_config(args: argparse.Namespace):
     from dataclasses import replace
 
     from had_ros.data.sim_plan import ATTRIBUTES
+    from had_ros.data.sim_sensors import frame_camera_profile, sensor_profile
     from had_ros.data.simulator import SimConfig
     from had_ros.errors import HadError
 
@@ -56,15 +69,18 @@ def _simulate_config(args: argparse.Namespace):
     for flag, value, ok in (("--sequences", args.sequences, args.sequences >= 1),
                             ("--workers", args.workers, args.workers >= 1),
                             ("--mix-probability", args.mix_probability, 0.0 <= args.mix_probability <= 1.0),
-                            ("--contrast-threshold", args.contrast_threshold, args.contrast_threshold > 0),
-                            ("--noise-rate", args.noise_rate, args.noise_rate >= 0)):
+                            ("--contrast-threshold", args.contrast_threshold,
+                             args.contrast_threshold is None or args.contrast_threshold > 0),
+                            ("--noise-rate", args.noise_rate, args.noise_rate is None or args.noise_rate >= 0)):
         if not ok:
             raise HadError(f"{flag}: bad value {value}")
-    base = SimConfig()
-    events = replace(base.events, threshold_on=args.contrast_threshold, threshold_off=args.contrast_threshold,
-                     noise_rate_hz=args.noise_rate)
+    events = sensor_profile(args.sensor)
+    if args.contrast_threshold is not None:
+        events = replace(events, threshold_on=args.contrast_threshold, threshold_off=args.contrast_threshold)
+    if args.noise_rate is not None:
+        events = replace(events, noise_rate_hz=args.noise_rate)
     config = SimConfig(width=args.width, height=args.height, fps=args.fps, num_frames=args.frames,
-                       render_rate=args.render_rate, events=events)
+                       render_rate=args.render_rate, events=events, camera=frame_camera_profile(args.camera))
     return config, forced
 
 
@@ -107,7 +123,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     n_frames = sum(s["frames"] for s in summaries)
     print(f"wrote {len(summaries)} sequences to {out}{' (with bags)' if args.bag else ''} in {elapsed:.1f} s: "
           f"{len(summaries) / elapsed * 60:.1f} sequences/min at {config.width}x{config.height}, "
-          f"{config.num_frames} frames each, {config.render_rate:g} Hz rendering; {n_frames / elapsed:.1f} frames/s")
+          f"{config.num_frames} frames each, {config.render_rate:g} Hz rendering, {config.events.name} sensor; "
+          f"{n_frames / elapsed:.1f} frames/s")
     return 0
 
 

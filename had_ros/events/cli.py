@@ -19,6 +19,12 @@ def add_events_parser(parser: argparse.ArgumentParser) -> None:
     )
     info.add_argument("path", type=Path, help="event file")
     info.set_defaults(func=run_info)
+    from had_ros.events.stats import add_stats_arguments  # issue 9: `had events stats`
+
+    add_stats_arguments(sub.add_parser(
+        "stats", help="noise rate, isolation, events per edge crossing, intervals, active pixels, spectrum",
+        description="Sensor statistics of an event file or a had_sim sequence folder (see had_ros/events/stats.py "
+                    "for the definitions), to compare generated data with a real camera."))
 
 
 # Decoder counters of input that did not become events (see the decoders' docstrings), and of

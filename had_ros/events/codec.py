@@ -103,18 +103,24 @@ class StreamDecoder:
         self._t_max = _NO_TIME
 
     def _in_time_order(self, t: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
-        """``t`` (ns) with every time older than the newest one seen so far raised to it, so the
-        output stays sorted within and across packets without losing events; the raised times of
-        the events that are kept (``keep``, default all) are counted in ``stats['time_clamped']``.
-        Every time given advances the newest time seen."""
+        """``t`` (ns) with the time of every kept event (``keep``, default all) older than the
+        newest kept one so far raised to that one's, so the output stays sorted within and
+        across packets without losing events; the raised ones are counted in
+        ``stats['time_clamped']``. Events not kept neither move the newest time nor get raised."""
         if not len(t):
             return t
-        t_max = np.maximum.accumulate(t)
-        np.maximum(t_max, self._t_max, out=t_max)
-        self._t_max = int(t_max[-1])
-        raised = t < t_max
-        self.stats["time_clamped"] += int((raised if keep is None else raised & keep).sum())
-        return t_max
+        if keep is None or keep.all():
+            t_kept = np.maximum.accumulate(t)
+            np.maximum(t_kept, self._t_max, out=t_kept)
+            self.stats["time_clamped"] += int(np.count_nonzero(t < t_kept))
+            if len(t_kept):
+                self._t_max = int(t_kept[-1])
+            return t_kept
+        idx = np.flatnonzero(keep)
+        out = t.copy()
+        if len(idx):
+            out[idx] = self._in_time_order(t[idx])
+        return out
 
     @property
     def pending_bytes(self) -> int:

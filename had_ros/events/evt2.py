@@ -92,6 +92,21 @@ class _Evt2Base(StreamDecoder):
         self._th_raw, self._high = int(th[-1]), int(high[-1])
         return high_ext[which]
 
+    def decode(self, buf, time_base: int | None = None) -> Events:
+        """The events of one packet (``time_base`` is ignored: times are absolute sensor µs)."""
+        words = self._words(buf)
+        if words is None:
+            return self._empty()
+        typ, w = words
+        high = self._high_at(typ, w)
+        self._count_other(typ, (CD_OFF, CD_ON, TIME_HIGH, EXT_TRIGGER))
+        upper = self._upper(w)  # the 32 bits of type, time LSB, x, y / trigger channel and edge
+        t_us = (high << LSB_BITS) | ((upper >> 22) & 0x3F).astype(np.int64)
+        tr = np.flatnonzero(typ == EXT_TRIGGER)
+        self._set_triggers(t_us[tr], upper[tr] & 1, (upper[tr] >> 8) & 0x1F)
+        cd = np.flatnonzero(typ <= CD_ON)
+        return self._cd(typ[cd], w[cd], upper[cd], t_us[cd])
+
     def _count_other(self, typ: np.ndarray, known: tuple[int, ...]) -> None:
         counts = np.bincount(typ, minlength=16)
         self.stats["ignored_words"] += int(counts[list(IGNORED_TYPES)].sum())
@@ -132,19 +147,12 @@ class Evt2Decoder(_Evt2Base):
     def _high_field(w: np.ndarray) -> np.ndarray:
         return w & _HIGH_MASK
 
-    def decode(self, buf, time_base: int | None = None) -> Events:
-        words = self._words(buf)
-        if words is None:
-            return self._empty()
-        typ, w = words
-        high = self._high_at(typ, w)
-        self._count_other(typ, (CD_OFF, CD_ON, TIME_HIGH, EXT_TRIGGER))
-        t_us = (high << LSB_BITS) | ((w >> 22) & 0x3F).astype(np.int64)
-        tr = np.flatnonzero(typ == EXT_TRIGGER)
-        self._set_triggers(t_us[tr], w[tr] & 1, (w[tr] >> 8) & 0x1F)
-        cd = np.flatnonzero(typ <= CD_ON)
-        wc = w[cd]
-        return self._finish((wc >> 11) & 0x7FF, wc & 0x7FF, t_us[cd], typ[cd])
+    @staticmethod
+    def _upper(w: np.ndarray) -> np.ndarray:
+        return w
+
+    def _cd(self, typ, w, upper, t_us) -> Events:
+        return self._finish((upper >> 11) & 0x7FF, upper & 0x7FF, t_us, typ)
 
 
 class Evt21Decoder(_Evt2Base):
@@ -170,25 +178,18 @@ class Evt21Decoder(_Evt2Base):
     def _high_field(w: np.ndarray) -> np.ndarray:
         return (w >> np.uint64(32)) & np.uint64(_HIGH_MASK)
 
-    def decode(self, buf, time_base: int | None = None) -> Events:
-        words = self._words(buf)
-        if words is None:
-            return self._empty()
-        typ, w = words
-        high = self._high_at(typ, w)
-        self._count_other(typ, (CD_OFF, CD_ON, TIME_HIGH, EXT_TRIGGER))
-        upper = (w >> np.uint64(32)).astype(np.uint32)
-        t_us = (high << LSB_BITS) | ((upper >> 22) & 0x3F).astype(np.int64)
-        tr = np.flatnonzero(typ == EXT_TRIGGER)
-        self._set_triggers(t_us[tr], upper[tr] & 1, (upper[tr] >> 8) & 0x1F)
-        cd = np.flatnonzero(typ <= CD_ON)
-        mask = (w[cd] & np.uint64(0xFFFFFFFF)).astype("<u4")
+    @staticmethod
+    def _upper(w: np.ndarray) -> np.ndarray:
+        return (w >> np.uint64(32)).astype(np.uint32)
+
+    def _cd(self, typ, w, upper, t_us) -> Events:
+        mask = (w & np.uint64(0xFFFFFFFF)).astype("<u4")
         bits = np.unpackbits(mask.view(np.uint8), bitorder="little").view(bool)
         idx = np.flatnonzero(bits)
         row = idx >> 5
-        u = upper[cd][row]
+        u = upper[row]
         x = ((u >> 11) & 0x7FF).astype(np.int64) + (idx & 31)
-        return self._finish(x, u & 0x7FF, t_us[cd][row], typ[cd][row])
+        return self._finish(x, u & 0x7FF, t_us[row], typ[row])
 
 
 # -- encoders (tests, fixtures, conversions) -------------------------------------------------------

@@ -34,6 +34,7 @@ _STATE_INC = np.zeros(16, np.int64)
 _STATE_INC[[TIME_HIGH, TIME_LOW]] = 1
 _STATE_INC[ADDR_Y] = 1 << _FIELD_BITS
 _STATE_INC[VECT_BASE_X] = 1 << (2 * _FIELD_BITS)
+_NO_TRIGGER_ROWS = np.empty((0, 3), np.int64)  # the kernel's trigger output when a packet has none
 
 
 class Evt3Decoder(StreamDecoder):
@@ -55,15 +56,15 @@ class Evt3Decoder(StreamDecoder):
     Order: the output is sorted by time within and across packets. An event the stream stamps
     earlier than an event already decoded (TIME_HIGH jitter, a TIME_LOW going back) is kept and
     stamped with the newest time seen (``stats['time_clamped']`` counts them); its time is then
-    off by at most the step back, which the stream does not let anyone resolve.
+    off by at most the step back, which the stream does not let anyone resolve. Only kept events
+    set the newest time: a dropped one (outside the sensor, no row yet) does not re-stamp others.
 
     Raises DecodeError for: a buffer that is not bytes-like. Counted skips (in ``stats``),
     never errors: ``before_time_high`` (words before the first TIME_HIGH), ``out_of_sensor``
     (x >= width or y >= height), ``no_address_y`` / ``no_base_x`` (events before any ADDR_Y or
     VECT_BASE_X), ``unknown_words`` (types 0x1, 0x9, 0xB, 0xC, 0xD: reserved, ignored),
     ``ignored_words`` (OTHERS/CONTINUED: vendor words such as event-rate counters),
-    ``truncated_bytes`` (a partial last word at ``finish()``). Every event word, even one whose
-    events are dropped for another reason, advances the newest time seen.
+    ``truncated_bytes`` (a partial last word at ``finish()``).
 
     ``backend``: "auto" (the numba kernel when numba imports and HAD_ROS_NO_NUMBA is unset,
     else numpy; decided at each ``decode``), or "numba" / "numpy" (the reference) whatever the
@@ -136,12 +137,19 @@ class Evt3Decoder(StreamDecoder):
         if not (w.dtype.isnative and w.flags.aligned):
             w = w.astype(np.uint16)
         w.flags.writeable = False  # one kernel signature whatever buffer type came in
-        n_ev, n_tr = k.evt3_count(w)
+        n_ev, n_tr, n_x = k.evt3_count(w)
         size = n_ev + k.EVENT_SLACK
-        x, y = np.empty(size, np.uint16), np.empty(size, np.uint16)
-        t, p = np.empty(size, np.int64), np.empty(size, np.uint8)
-        trig = np.empty((n_tr, 3), np.int64)
-        n, nt = k.evt3_decode(w, self.state.array, self.width, self.height, x, y, t, p, trig)
+        # one allocation for the four outputs (t first: 8-byte aligned), views into it
+        block = np.empty(size * 13, np.uint8)
+        t = block[:8 * size].view(np.int64)
+        x = block[8 * size:10 * size].view(np.uint16)
+        y = block[10 * size:12 * size].view(np.uint16)
+        p = block[12 * size:]
+        trig = np.empty((n_tr, 3), np.int64) if n_tr else _NO_TRIGGER_ROWS
+        # Two kernels, the same results: one built for streams of single ADDR_X events (what a
+        # real IMX636 sends in most scenes), one for streams of vector words.
+        kernel = k.evt3_decode if 2 * n_x >= n_ev else k.evt3_decode_vectors
+        n, nt = kernel(w, self.state.array, self.width, self.height, x, y, t, p, trig)
         for name, value in self.state.take_counters().items():
             self.stats[name] += value
         if nt:
@@ -307,27 +315,29 @@ class Evt3Decoder(StreamDecoder):
 
     def _make(self, x, y, t, p) -> Events:
         self.stats["events"] += len(t)
-        return Events(x, y, t, p, self.width, self.height)
+        return Events._trusted(x, y, t, p, self.width, self.height)
 
     def _keep_valid(self, x, y, t, p) -> Events:
-        """Drop (and count) events outside the sensor or before any y/base; stamp events older
-        than the newest time seen with that time (and count them)."""
+        """Drop (and count) events outside the sensor or before any y/base; stamp kept events
+        older than the newest kept one with that one's time (and count them)."""
         if len(t) == 0:
             return self._empty()
-        t_max = np.maximum.accumulate(t)
-        np.maximum(t_max, self.state.t_max, out=t_max)
-        self.state.t_max = int(t_max[-1])
         no_y = y < 0
         no_base = x < 0
         known = ~no_y & ~no_base
         inside = (x < self.width) & (y < self.height)
-        keep = known & inside
+        keep = np.flatnonzero(known & inside)
         self.stats["no_address_y"] += int(no_y.sum())
         self.stats["no_base_x"] += int((no_base & ~no_y).sum())
         self.stats["out_of_sensor"] += int((known & ~inside).sum())
-        self.stats["time_clamped"] += int((keep & (t < t_max)).sum())
-        keep = np.flatnonzero(keep)
-        return self._make(x[keep].astype(np.uint16), y[keep].astype(np.uint16), t_max[keep] * 1000,
+        t = t[keep]
+        if len(t):
+            t_kept = np.maximum.accumulate(t)
+            np.maximum(t_kept, self.state.t_max, out=t_kept)
+            self.state.t_max = int(t_kept[-1])
+            self.stats["time_clamped"] += int(np.count_nonzero(t < t_kept))
+            t = t_kept
+        return self._make(x[keep].astype(np.uint16), y[keep].astype(np.uint16), t * 1000,
                           p[keep].astype(np.uint8))
 
 

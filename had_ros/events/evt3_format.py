@@ -90,9 +90,11 @@ class Evt3State:
     def take_counters(self) -> dict[str, int]:
         """The counters added since the last call (and zero them)."""
         counts = self.array[len(STATE_FIELDS):]
-        out = {name: int(v) for name, v in zip(COUNTER_NAMES, counts.tolist()) if v}
+        values = counts.tolist()
+        if not any(values):
+            return {}
         counts[:] = 0
-        return out
+        return {name: v for name, v in zip(COUNTER_NAMES, values) if v}
 
 
 def _field(index: int) -> property:
