@@ -161,14 +161,15 @@ def annotated_gif(seq_dir: Path, boxes_file: Path, out_gif: Path, fps: float = 1
     pred = read_predictions(boxes_file)
     frames = []
     for i in range(len(seq)):
-        img = np.ascontiguousarray(seq.frame(i))
+        img = np.ascontiguousarray(seq.frame(i)).astype(np.float32)
         ev = seq.events_between(*seq.event_span(i))
         on = ev.p.astype(bool)
-        img[ev.y[on], ev.x[on]] = (255, 40, 40)
-        img[ev.y[~on], ev.x[~on]] = (40, 80, 255)
+        for mask, color in ((on, (255, 40, 40)), (~on, (40, 80, 255))):  # half-transparent events
+            img[ev.y[mask], ev.x[mask]] = 0.5 * img[ev.y[mask], ev.x[mask]] + 0.5 * np.asarray(color, np.float32)
+        img = img.astype(np.uint8)
         img = cv2.resize(img, (img.shape[1] * scale, img.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
         text = f"{seq.name} #{i}"
-        for box, color in ((None if seq.absent[i] else seq.groundtruth[i], (0, 230, 0)), (pred[i], (255, 220, 0))):
+        for box, color in ((None if seq.absent[i] else seq.groundtruth[i], (0, 230, 0)), (pred[i], (255, 255, 0))):
             if box is None or not np.all(np.isfinite(box)):
                 continue
             x, y, w, h = (float(v) * scale for v in box)
