@@ -29,8 +29,9 @@ def add_demo_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--width", type=int, default=346, help="sensor width (default 346, DAVIS346)")
     parser.add_argument("--height", type=int, default=260, help="sensor height (default 260)")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"registry name or checkpoint folder of the student (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=None,
+                        help="registry name or checkpoint of the student (default: the shipped weights "
+                             f"in had_ros/weights/, else the untrained {DEFAULT_MODEL})")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for inference (default 2)")
     parser.set_defaults(func=run_demo)
 
@@ -148,6 +149,11 @@ def run_demo(args: argparse.Namespace) -> int:
 
     if args.sequences < 1 or args.frames < 3:
         raise HadError(f"demo needs --sequences >= 1 and --frames >= 3, got {args.sequences} and {args.frames}")
+    if args.model is None:
+        from had_ros.tracking.factory import default_model
+
+        args.model = default_model()
+        print(f"model: {args.model} (the default: had_ros.tracking.factory.default_model)")
     out = Path(args.out)
     data = out / "data"
     started = time.perf_counter()

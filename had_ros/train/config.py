@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "data": {
         "datasets": [],                    # [{path: DIR, weight: 1.0}, ...] any layout the loaders read
-        "shards": None,                    # folder of cached pairs (`had pairs`); replaces datasets
+        "shards": None,                    # folder(s) of cached pairs (`had pairs`); replace datasets
         "workers": 0,                      # DataLoader processes (0: in the training process)
         "max_cached_sequences": 8,
         "augment": {},                     # PairConfig augmentation fields (jitters, flips, max_gap...)
@@ -113,6 +113,11 @@ def _check(value: Any, default: Any, key: str) -> Any:
                     raise ConfigError(f"{sub}: required key is missing")
                 out[k] = copy.deepcopy(v)
         return out
+    if key == "data.shards":
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(v, str) and v for v in items):
+            raise ConfigError(f"{key}: expected a folder or a list of folders, got {value!r}")
+        return list(items)
     if key == "data.datasets":
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list of {{path, weight}}, got {value!r}")

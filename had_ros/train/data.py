@@ -56,6 +56,11 @@ class MixedPairs(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return self.parts[self.part_of(index)][int(index)]
 
+    def source_of(self, index: int) -> tuple[int, int]:
+        """(dataset, sequence) that pair ``index`` is cut from (cheap: no crop is made)."""
+        part = self.part_of(index)
+        return part, self.parts[part].sample_frames(int(index))[0]
+
 
 def open_pairs(datasets: list[dict[str, Any]], model: ModelConfig, pair_options: dict[str, Any],
                seed: int, max_cached_sequences: int = 8) -> MixedPairs:
@@ -90,7 +95,12 @@ def write_shards(pairs: Dataset, count: int, out: Path, info: dict[str, Any],
     for old in out.glob("shard_*.safetensors"):
         old.unlink()
     (out / "index.json").unlink(missing_ok=True)
-    loader = DataLoader(_Range(pairs, count), batch_size=SHARD_SIZE, num_workers=workers,
+    # Render grouped by source sequence, so each sequence's events are read once instead of once per
+    # pair (the shards' order does not matter: ShardPairs permutes the cache on every pass).
+    order = list(range(count))
+    if hasattr(pairs, "source_of"):
+        order.sort(key=lambda i: (pairs.source_of(i), i))
+    loader = DataLoader(_Range(pairs, order), batch_size=SHARD_SIZE, num_workers=workers,
                         collate_fn=_stack)
     bar = tqdm(total=count, desc="pairs", unit="pair", disable=not progress)
     shards = 0
@@ -108,14 +118,14 @@ def write_shards(pairs: Dataset, count: int, out: Path, info: dict[str, Any],
 
 
 class _Range(Dataset):
-    def __init__(self, base: Dataset, n: int) -> None:
-        self.base, self.n = base, n
+    def __init__(self, base: Dataset, order: list[int]) -> None:
+        self.base, self.order = base, order
 
     def __len__(self) -> int:
-        return self.n
+        return len(self.order)
 
     def __getitem__(self, i: int):
-        return self.base[i]
+        return {**self.base[self.order[i]], "pair_index": torch.tensor(self.order[i], dtype=torch.int64)}
 
 
 def _stack(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -193,6 +203,33 @@ class ShardPairs(Dataset):
         d = dict(self.__dict__)
         d["_files"] = {}
         return d
+
+
+class ConcatShards(Dataset):
+    """Several pair caches as one: pair i comes from cache k with probability proportional to
+    its size (a pure function of (seed, i)), then is that cache's pair i."""
+
+    def __init__(self, parts: list[ShardPairs], seed: int = 0) -> None:
+        self.parts = parts
+        sizes = np.array([p.count for p in parts], dtype=np.float64)
+        self.cdf = np.cumsum(sizes / sizes.sum())
+        self.seed = int(seed)
+        self.count = int(sizes.sum())
+
+    def __len__(self) -> int:
+        return 1 << 40
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        k = 0
+        if len(self.parts) > 1:
+            u = np.random.default_rng([self.seed, 0x5A4E, int(index)]).random()
+            k = int(min(np.searchsorted(self.cdf, u, side="right"), len(self.parts) - 1))
+        return self.parts[k][index]
+
+
+def open_shards(folders: list[str], model: ModelConfig, seed: int, sub_windows: int) -> Dataset:
+    parts = [ShardPairs(Path(f), model, seed + 104729 * n, sub_windows) for n, f in enumerate(folders)]
+    return parts[0] if len(parts) == 1 else ConcatShards(parts, seed)
 
 
 class StepBatches(Sampler[list[int]]):

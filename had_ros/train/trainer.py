@@ -33,7 +33,7 @@ from had_ros.distill.tracking_loss import tracking_losses
 from had_ros.errors import HadError, ModelConfigError
 from had_ros.train import state as st
 from had_ros.train.config import ConfigError
-from had_ros.train.data import GEOMETRY_KEYS, ShardPairs, StepBatches, open_pairs, read_shard_index
+from had_ros.train.data import StepBatches, open_pairs, open_shards, read_shard_index
 from had_ros.train.scalars import ScalarLog
 
 INPUT_KEYS = ("template_rgb", "template_events", "search_rgb", "search_events")
@@ -218,10 +218,10 @@ def run(cfg: dict[str, Any], mode: str = "train", resume: bool = False, progress
     sub_windows = distiller.needs_sub_windows if distiller is not None else 0
     data_cfg = cfg["data"]
     if data_cfg["shards"]:
-        dataset = ShardPairs(Path(data_cfg["shards"]), student.config, cfg["seed"], sub_windows)
-        index = read_shard_index(Path(data_cfg["shards"]))
-        data_info = {"shards": str(data_cfg["shards"]), "cached_pairs": index["count"],
-                     "source": index.get("source")}
+        dataset = open_shards(data_cfg["shards"], student.config, cfg["seed"], sub_windows)
+        indexes = [read_shard_index(Path(f)) for f in data_cfg["shards"]]
+        data_info = {"shards": data_cfg["shards"], "cached_pairs": [i["count"] for i in indexes],
+                     "source": [i.get("source") for i in indexes]}
     else:
         augment = dict(data_cfg["augment"])
         if sub_windows:
