@@ -264,3 +264,22 @@ def test_distill_trains_student_and_distiller_from_a_teacher(tmp_path, tiny_data
     scfg.write_text(yaml.safe_dump(raw))
     r = had("distill", "--config", str(scfg), "--no-progress", "--set", f"out={tmp_path / 's2'}")
     assert r.returncode == 1 and "search_size" in r.stderr
+
+
+def test_eval_without_model_uses_the_default_and_says_which(tmp_path, tiny_data, monkeypatch, capsys):
+    from had_ros.cli import main
+    from had_ros.models.checkpoint import save_checkpoint
+    from had_ros.tracking import factory
+
+    weights = tmp_path / "weights"
+    model = create_model("had_student_event_edge", init_seed=0,
+                         **{**MICRO, "extra": {"training": {"trained": True, "steps": 5}}})
+    save_checkpoint(model, weights / "student.safetensors")
+    monkeypatch.setattr(factory, "DEFAULT_WEIGHTS_DIR", weights)
+    rc = main(["eval", "--dataset", str(tiny_data), "--out", str(tmp_path / "out"), "--no-progress",
+               "--threads", "1"])
+    assert rc == 0
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert report["checkpoint"] == str((weights / "student.safetensors").resolve())
+    assert report["trained"] is True and report["training"]["steps"] == 5
+    assert str(weights / "student.safetensors") in capsys.readouterr().err
