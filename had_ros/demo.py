@@ -204,7 +204,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"{name}: success AUC {overall.get('success_auc', float('nan')):.1f}  "
               f"P@20 {overall.get('precision_20', float('nan')):.1f}  "
               f"NP@0.2 {overall.get('norm_precision_20', float('nan')):.1f}  "
-              f"(trained: {summary[name].get('trained')})")
+              f"(trained: {summary[name].get('trained')}; pytracking rules: absent frames count as "
+              "misses, docs/evaluation.md)")
     print(f"outputs in {out}/: data/ (sequences, bags, previews), representations.png, eval_torch/ and "
           f"eval_onnx/ (per-sequence boxes, results.json, plots/), student.onnx, summary.json "
           f"[{summary['seconds']} s]")

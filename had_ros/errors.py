@@ -24,3 +24,8 @@ class ModelConfigError(HadError, ValueError):
 
 class TrackingError(HadError, ValueError):
     """Bad input to the tracking runtime (NaN box, wrong image size, ...)."""
+
+
+class DatasetWarning(UserWarning):
+    """A dataset quirk that was tolerated (trimmed counts, frames outside the event stream, ...);
+    the message names the files and what was done."""

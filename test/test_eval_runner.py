@@ -104,11 +104,14 @@ def test_absent_first_frames_delay_the_init_and_count_as_absent():
     run = runner.run_sequence(tracker, seq)
     assert run.init_frame == 2 and tracker.calls[0] == ("init", 2)
     assert np.isnan(run.boxes[:2]).all() and np.isnan(run.latency_s[:3]).all()
-    np.testing.assert_array_equal(run.pred_absent, [True, True, False, False, False, False])
+    assert not run.pred_absent.any()  # not tracking is no claim that the target is absent
     res = runner.score_run(run, seq)
-    # frames 0,1: absent and not tracked -> hits; 2,3,5 exact; 4 absent but a box given -> miss
-    assert res["precision_20"] == pytest.approx(500 / 6)
-    assert res["num_frames"] == 6
+    # frames 0, 1 and 4: absent -> misses in the denominator (pytracking); 2 (init), 3, 5 exact
+    assert res["precision_20"] == pytest.approx(300 / 6) and res["success_auc"] == pytest.approx(AUC_CAP / 2)
+    assert res["num_frames"] == 6 and res["frames_absent"] == 3 and res["scored"] is True
+    # --exclude-absent: the 3 present frames alone
+    res = runner.score_run(run, seq, exclude_absent=True)
+    assert res["precision_20"] == 100.0 and res["num_frames"] == 3 and res["frames_total"] == 6
 
 
 def test_target_never_present_gives_no_prediction_and_no_tracker_calls():
@@ -117,7 +120,17 @@ def test_target_never_present_gives_no_prediction_and_no_tracker_calls():
     run = runner.run_sequence(tracker, seq)
     assert tracker.calls == [] and run.init_frame == -1 and np.isnan(run.boxes).all()
     res = runner.score_run(run, seq)
-    assert res["precision_20"] == 100.0 and res["fps"] is None
+    # nothing to score: reported apart, not a 100 % (nor a 0 %) averaged into the dataset
+    assert res["scored"] is False and res["precision_20"] is None and res["success_auc"] is None
+    assert res["fps"] is None and res["frames_absent"] == 4
+    good = MemorySequence("good", moving_gt(4))
+    out = runner.evaluate_dataset(OracleTracker([good, seq]), [good, seq], show_progress=False,
+                                  with_attributes=True)
+    assert out["overall"]["num_sequences"] == 1 and out["overall"]["num_not_scored"] == 1
+    assert out["overall"]["sequences_not_scored"] == ["gone"]
+    assert out["overall"]["success_auc"] == pytest.approx(AUC_CAP)
+    with pytest.raises(DatasetError, match="0 sequences .*1 have the target present in no scored frame"):
+        runner.evaluate_dataset(OracleTracker([seq]), [seq], show_progress=False)
 
 
 def test_lost_as_absent_uses_the_tracker_lost_flag():

@@ -92,3 +92,19 @@ def test_clear_forgets_events_and_offset():
     assert len(acc) == 0 and acc.offset_ns is None and acc.t_end is None
     acc.push(packet([1]))  # an earlier time is fine after clear (new stream)
     assert acc.window(0, 10).t.tolist() == [1] and acc.dropped_late == 0
+
+
+def test_storage_is_allocated_as_the_buffer_fills():
+    acc = EventAccumulator(8, 4)  # default bound: 10 M events (260 MB if preallocated)
+    assert acc.capacity == EventAccumulator.INITIAL_CAPACITY
+    assert acc._t.nbytes + acc._x.nbytes + acc._y.nbytes + acc._p.nbytes < 1 << 20
+    t = 0
+    for n in (1000, 70_000, 5, 300_000, 12):
+        acc.push(packet(np.arange(t, t + n)))
+        t += n
+    assert len(acc) == t and acc.window(0, t).t.tolist() == list(range(t))
+    assert t <= acc.capacity <= 4 * t  # grew by doubling, not to the bound
+    small = EventAccumulator(8, 4, max_events=100, max_age_ns=None)
+    for k in range(50):
+        small.push(packet(np.arange(k * 7, k * 7 + 7)))
+    assert small.capacity <= 200 and small.window(0, 1000).t.tolist() == list(range(250, 350))

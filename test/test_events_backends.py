@@ -20,7 +20,6 @@ pytest.importorskip("numba")
 from had_ros.events import _kernels  # noqa: E402  (needs numba)
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-STATE = ("_started", "_th_raw", "_high", "_low", "_t_max", "_y", "_base_x", "_pol")
 
 
 def decode_packets(dec, buf: bytes, cuts) -> list:
@@ -44,7 +43,7 @@ def assert_same_decoding(buf: bytes, cuts, width: int, height: int) -> None:
             np.testing.assert_array_equal(getattr(t1, f), getattr(t2, f))
             assert getattr(t1, f).dtype == getattr(t2, f).dtype
     assert fast.stats == ref.stats
-    assert [getattr(fast, a) for a in STATE] == [getattr(ref, a) for a in STATE]
+    assert fast.state.values() == ref.state.values()
     assert fast.time_us == ref.time_us
 
 
@@ -72,6 +71,22 @@ def test_evt3_paths_agree_on_word_soup(ws, lead, cuts, width, height):
     assert_same_decoding(buf, cuts, width, height)
 
 
+@SETTINGS
+@given(ws=st.lists(st.tuples(st.sampled_from(WORD_TYPES), st.integers(0, 0xFFF)), max_size=300),
+       cuts=st.lists(st.integers(0, 700), max_size=4), width=st.integers(1, 300), height=st.integers(1, 100))
+def test_both_evt3_kernels_agree_with_the_numpy_path(ws, cuts, width, height):
+    # Evt3Decoder picks evt3_decode (streams of ADDR_X) or evt3_decode_vectors (streams of vector
+    # words) per packet; each alone must give the numpy path's packets, counters and state.
+    buf = words(TH(0), *[(t << 12) | v for t, v in ws])
+    for forced in (_kernels.evt3_decode, _kernels.evt3_decode_vectors):
+        original = (_kernels.evt3_decode, _kernels.evt3_decode_vectors)
+        _kernels.evt3_decode = _kernels.evt3_decode_vectors = forced
+        try:
+            assert_same_decoding(buf, cuts, width, height)
+        finally:
+            _kernels.evt3_decode, _kernels.evt3_decode_vectors = original
+
+
 def test_evt3_paths_agree_across_rollovers_and_numpy_chunks(monkeypatch):
     from had_ros.events import evt3 as evt3_module
 
@@ -97,7 +112,7 @@ def test_an_empty_vector_word_does_not_advance_time_order():
         dec = Evt3Decoder(16, 4, backend)
         assert dec.decode(first).x.tolist() == [0]
         assert dec.decode(second).t.tolist() == [7000]
-        assert dec.stats["time_backwards"] == 0
+        assert dec.stats["time_clamped"] == 0
 
 
 def test_evt3_vector_edges_and_drops_match():
@@ -107,8 +122,10 @@ def test_evt3_vector_edges_and_drops_match():
     assert_same_decoding(buf, [], 24, 8)
     dec = Evt3Decoder(24, 8, "numba")
     ev = dec.decode(buf)
-    assert ev.x.tolist() == [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 0, 2]
-    assert dec.stats["out_of_sensor"] == 6 + 2 and dec.stats["time_backwards"] == 2
+    # X(1) after TL(0) is older than the events before it: kept, stamped t=1 µs, counted
+    assert ev.x.tolist() == [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 1, 0, 2]
+    assert ev.t.tolist() == [1000] * 15 + [3000] * 2
+    assert dec.stats["out_of_sensor"] == 6 + 1 + 2 and dec.stats["time_clamped"] == 1
     assert dec.stats["no_address_y"] == 12 and dec.stats["no_base_x"] == 8
     assert dec.triggers.t.tolist() == [3000] and dec.triggers.id.tolist() == [5]
 
@@ -240,5 +257,5 @@ def test_representation_inputs_of_any_layout_use_one_signature():
         np.testing.assert_array_equal(count_histogram(e, 3, 4), count_histogram_numpy(e, 3, 4))
         np.testing.assert_array_equal(time_surface(e, 3, 4, 25.0), time_surface_numpy(e, 3, 4, 25.0))
     for kernel in (_kernels.voxel_grid, _kernels.count_histogram, _kernels.latest_times, _kernels.is_sorted,
-                   _kernels.evt3_count, _kernels.evt3_decode):
+                   _kernels.evt3_count, _kernels.evt3_decode, _kernels.evt3_decode_vectors):
         assert len(kernel.signatures) <= 1, kernel

@@ -52,9 +52,9 @@ def test_events_info_errors(tmp_path, capsys):
     assert cli.main(["events", "info", str(tmp_path / "missing.raw")]) == 1
     assert "had events: error:" in capsys.readouterr().err
     bad = tmp_path / "bad.raw"
-    bad.write_bytes(b"% evt 2.0\n% geometry 4x4\n% end\n\x00\x00")
+    bad.write_bytes(b"% evt 4.0\n% geometry 4x4\n% end\n\x00\x00")
     assert cli.main(["events", "info", str(bad)]) == 1
-    assert "EVT2 is not supported" in capsys.readouterr().err
+    assert "evt 4.0 is not supported" in capsys.readouterr().err
 
 
 def test_events_info_as_a_command(tmp_path):
@@ -86,3 +86,7 @@ def test_bench_events_smoke(tmp_path, capsys):
     assert f"voxel_grid_{backends[0]}_mev_s" in res["targets"]
     if "evt3 package (one call)" in res["decode"]:
         assert {"decode_one_call_vs_evt3_decode_bytes", "decode_stream_vs_evt3_feed"} <= set(res["targets"])
+    if "real_decode" in res:  # the real recording of ../shared/real, decoded alike in any packets
+        for name, r in res["real_decode"]["decode"].items():
+            assert r["same_events"] is True, name
+        assert res["real_decode"]["events"] == 219_596

@@ -60,7 +60,7 @@ def test_evt3_encode_decode_is_identity(ev, vectorize):
     out = dec.decode(encode_evt3(ev, vectorize=vectorize))
     assert out.equals(ev)
     assert dec.stats["events"] == len(ev)
-    assert dec.stats["out_of_sensor"] == dec.stats["time_backwards"] == 0
+    assert dec.stats["out_of_sensor"] == dec.stats["time_clamped"] == 0
 
 
 @SETTINGS
@@ -97,10 +97,24 @@ def test_evt3_hand_written_stream():
     assert ev.t.tolist() == [4101_000] * 4
 
 
-def test_evt3_time_high_keeps_time_low():
-    buf = words(TH(0), TL(7), Y(1), TH(2), X(4))  # as the reference decoders: low part kept
+def test_evt3_new_time_high_starts_its_period_at_low_zero():
+    # As Prophesee's decoder (OpenEB): a TIME_HIGH that changes the high part sets the low part to
+    # 0 until the next TIME_LOW; one that repeats the high part keeps it.
+    buf = words(TH(0), TL(7), Y(1), TH(2), X(4), TL(9), X(5), TH(2), X(6))
     ev = make_decoder("evt3", 8, 8).decode(buf)
-    assert ev.t.tolist() == [(2 << 12 | 7) * 1000]
+    assert ev.t.tolist() == [(2 << 12) * 1000, (2 << 12 | 9) * 1000, (2 << 12 | 9) * 1000]
+
+
+def test_evt3_event_between_time_high_and_its_time_low_is_not_stamped_ahead():
+    # event_camera_codecs keeps the old low part across a TIME_HIGH: the event between the
+    # TIME_HIGH and its TIME_LOW comes out ~4 ms ahead and everything after it looks older.
+    # Here it gets the start of the new period and the stream stays in order, nothing lost.
+    buf = words(TH(5), TL(4090), Y(0), X(1), TH(6), X(2), TL(3), X(3), X(4))
+    dec = make_decoder("evt3", 8, 1)
+    ev = dec.decode(buf)
+    assert ev.x.tolist() == [1, 2, 3, 4]
+    assert ev.t.tolist() == [(5 << 12 | 4090) * 1000, (6 << 12) * 1000] + [(6 << 12 | 3) * 1000] * 2
+    assert dec.stats["time_clamped"] == 0
 
 
 def test_evt3_rollover_keeps_time_monotonic():
@@ -119,8 +133,27 @@ def test_evt3_small_time_high_step_back_is_jitter_not_rollover():
     dec = make_decoder("evt3", 8, 1)
     ev = dec.decode(buf)
     assert dec.stats["rollovers"] == 0
-    assert ev.x.tolist() == [1, 3]  # the event in the stepped-back time is dropped...
-    assert dec.stats["time_backwards"] == 1  # ...and counted
+    assert ev.x.tolist() == [1, 2, 3]  # the event in the stepped-back time is kept...
+    assert ev.t.tolist() == [(100 << 12) * 1000, (100 << 12) * 1000, (101 << 12) * 1000]  # ...in order
+    assert dec.stats["time_clamped"] == 1  # ...and counted
+
+
+@pytest.mark.parametrize("back", [1, ROLLOVER_MARGIN])
+def test_evt3_time_high_jitter_loses_no_events(back):
+    # A sensor stream (64 events a TIME_HIGH period) whose TIME_HIGH steps back by `back` for one
+    # period and then goes on: every event is kept, the output stays sorted, and only the events
+    # of the stepped-back period are re-stamped (to the newest time seen).
+    ws, expected_t = [], []
+    for k, high in enumerate([200, 201, 201 - back, 202, 203]):
+        ws.append(TH(high))
+        for i in range(64):
+            ws += [TL(i * 64), Y(i % 4), X(i % 8)]
+            expected_t.append((high << 12 | i * 64) if k != 2 else (201 << 12 | 63 * 64))
+    dec = make_decoder("evt3", 8, 4)
+    ev = dec.decode(words(*ws))
+    assert len(ev) == 5 * 64 and ev.is_sorted()
+    assert ev.t.tolist() == [t * 1000 for t in expected_t]
+    assert dec.stats["time_clamped"] == 64 and dec.stats["rollovers"] == 0
 
 
 def test_evt3_triggers_reported_separately():
@@ -136,7 +169,7 @@ def test_evt3_triggers_reported_separately():
 
 # -- bad input: clear error or counted skip, never a crash -----------------------------------------
 def test_unknown_encoding_names_it_and_the_known_ones():
-    with pytest.raises(DecodeError, match=r"'evt4'.*evt3, mono, trigger"):
+    with pytest.raises(DecodeError, match=r"'evt4'.*evt2, evt21, evt3, libcaer, libcaer_cmp, mono, trigger"):
         make_decoder("evt4", 10, 10)
 
 
@@ -268,8 +301,8 @@ def test_mono_bad_input():
         dec.decode(b"", time_base=-1)
     ev = Events.from_arrays([1, 20, 3, 4], [1, 1, 1, 1], [100, 200, 300, 250], [1, 0, 1, 0], 30, 30)
     out = dec.decode(encode_mono(ev, time_base=0))
-    assert out.x.tolist() == [1, 3]
-    assert dec.stats["out_of_sensor"] == 1 and dec.stats["time_backwards"] == 1
+    assert out.x.tolist() == [1, 3, 4] and out.t.tolist() == [100, 300, 300]  # 250 is kept at 300
+    assert dec.stats["out_of_sensor"] == 1 and dec.stats["time_clamped"] == 1
     with pytest.raises(DecodeError, match="2\\*\\*32"):
         encode_mono(Events.from_arrays([1], [1], [1 << 33], [1], 4, 4), time_base=0)
     with pytest.raises(DecodeError, match="time_base"):
@@ -319,7 +352,7 @@ def test_word_soup_is_decoded_alike_whole_or_split_and_stays_valid(ws, cuts):
         parts.append(dec.decode(buf[start:c]))
         start = c
     assert Events.concatenate(parts, 100, 50).equals(whole)
-    for key in ("events", "out_of_sensor", "time_backwards", "no_address_y", "no_base_x", "unknown_words"):
+    for key in ("events", "out_of_sensor", "time_clamped", "no_address_y", "no_base_x", "unknown_words"):
         assert dec.stats[key] == whole_dec.stats[key], key
 
 
@@ -340,3 +373,21 @@ def test_triggers_of_a_chunked_buffer_are_all_reported_and_time_us_follows():
     assert len(ev) == 300 and dec.triggers.t.tolist() == [k * 1000 for k in range(1, 301)]
     assert dec.triggers.p.tolist() == [k % 2 for k in range(1, 301)]
     assert dec.time_us == 300
+
+
+def test_dropped_events_do_not_re_stamp_kept_ones():
+    # An event outside the sensor at t=10 is dropped; the real event after it at t=5 keeps its
+    # time (only kept events set the newest time), on every decoder path.
+    from had_ros.events.evt3 import Evt3Decoder
+
+    buf = words(TH(0), TL(10), Y(500), X(1), Y(0), TL(5), X(2))
+    for backend in ("numpy", "numba"):
+        if backend == "numba":
+            pytest.importorskip("numba")
+        dec = Evt3Decoder(8, 8, backend)
+        ev = dec.decode(buf)
+        assert ev.x.tolist() == [2] and ev.t.tolist() == [5000]
+        assert dec.stats["out_of_sensor"] == 1 and dec.stats["time_clamped"] == 0
+    mono = make_decoder("mono", 10, 10)
+    out = mono.decode(encode_mono(Events.from_arrays([20, 1], [1, 1], [900, 500], [1, 1], 30, 30), time_base=0))
+    assert out.t.tolist() == [500] and mono.stats["time_clamped"] == 0

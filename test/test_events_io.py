@@ -62,8 +62,8 @@ def test_raw_with_triggers(tmp_path):
 
 
 @pytest.mark.parametrize("header, match", [
-    (b"% evt 2.0\n% geometry 640x480\n% end\n", "EVT2 is not supported"),
-    (b"% format EVT21;height=4;width=4\n% end\n", "EVT21 is not supported"),
+    (b"% evt 4.0\n% geometry 640x480\n% end\n", "evt 4.0 is not supported"),
+    (b"% format CCAM5;height=4;width=4\n% end\n", "CCAM5 is not supported"),
     (b"% evt 3.0\n% end\n", "no sensor resolution"),
     (b"% date today\n% end\n", "names no event encoding"),
 ])
@@ -175,3 +175,30 @@ def test_encode_chunk_before_previous_time_is_refused():
     ev = make_events(10)
     with pytest.raises(DecodeError, match="before the previous chunk"):
         encode_evt3(ev, prev_time_us=int(ev.t[0]) // 1000 + 1)
+
+
+@pytest.mark.parametrize("suffix", [".raw", ".aedat4"])
+def test_large_files_are_read_by_time_window_in_bounded_memory(tmp_path, suffix):
+    import tracemalloc
+
+    from had_ros.events.io import iter_windows
+
+    n, window = 400_000, 50_000_000
+    ev = make_events(n, 346, 260, seed=4)  # 3 s
+    path = tmp_path / f"big{suffix}"
+    (write_raw(path, ev) if suffix == ".raw" else write_aedat4(path, ev, packet_events=4096))
+    tracemalloc.start()
+    try:
+        count, starts = 0, []
+        for a, w in iter_windows(path, window, chunk_bytes=1 << 16):
+            assert w.equals(ev.time_window(a, a + window))
+            count += len(w)
+            starts.append(a)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == n and starts[0] == ev.t[0] and np.all(np.diff(starts) == window)
+    # the whole decode needs 13 bytes an event (x, y, t, p); the windows a small part of that
+    assert peak < 13 * n / 4, peak
+    part = read_events(path, t0=int(ev.t[n // 2]), t1=int(ev.t[n // 2]) + window)
+    assert part.equals(ev.time_window(int(ev.t[n // 2]), int(ev.t[n // 2]) + window))

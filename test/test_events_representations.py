@@ -97,3 +97,17 @@ def test_time_surface_hand_computed():
     with pytest.raises(DecodeError, match="tau"):
         time_surface(ev, 3, 4, tau_ns=0)
     assert not time_surface(Events.empty(4, 3), 3, 4, 1000).any()
+
+
+def test_from_arrays_refuses_polarities_other_than_0_and_1():
+    # -1 would wrap to 255 in uint8 and a voxel grid would then add 2 * 255 - 1 = 509
+    with pytest.raises(DecodeError, match=r"polarity must be 0 \(OFF\) or 1 \(ON\), got \[-1\]"):
+        Events.from_arrays([1, 2], [0, 0], [0, 10], [-1, 1], 4, 4)
+    with pytest.raises(DecodeError, match=r"got \[2\]"):
+        Events.from_arrays([1], [0], [0], np.array([2], np.uint8), 4, 4)
+    with pytest.raises(DecodeError, match="x must be >= 0"):
+        Events.from_arrays([-1], [0], [0], [1], 4, 4)
+    ev = Events.from_arrays([1, 2], [0, 0], [0, 10], np.array([True, False]), 4, 4)
+    assert ev.p.tolist() == [1, 0]
+    g = voxel_grid(ev, 1, 4, 4, 0, 20)
+    assert g[0, 0, 1] == 1.0 and g[0, 0, 2] == -1.0  # +1 ON, -1 OFF

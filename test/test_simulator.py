@@ -270,11 +270,13 @@ def test_hdr_clips_rgb_where_events_still_see_the_scene():
 def test_tag_attributes_uses_the_stated_thresholds():
     base = {"max_target_speed_px_per_frame": 0.0, "max_target_blur_px": 0.0, "metered_radiance": 0.2,
             "hdr_frame_fraction": 0.0, "min_visible_fraction": 1.0, "num_distractors": 0,
-            "distractor_in_view_fraction": 0.0, "target_area_ratio": 1.0, "max_camera_shift_px_per_frame": 0.0}
+            "distractor_in_view_fraction": 0.0, "target_area_ratio": 1.0, "max_camera_shift_px_per_frame": 0.0,
+            "min_in_view_fraction": 1.0}
     assert tag_attributes(base, 346, 260) == frozenset()
     over = {"max_target_speed_px_per_frame": 20.0, "max_target_blur_px": 6.0, "metered_radiance": 0.0059,
             "hdr_frame_fraction": 0.2, "min_visible_fraction": 0.7, "num_distractors": 1,
-            "distractor_in_view_fraction": 0.5, "target_area_ratio": 2.0, "max_camera_shift_px_per_frame": 1.5}
+            "distractor_in_view_fraction": 0.5, "target_area_ratio": 2.0, "max_camera_shift_px_per_frame": 1.5,
+            "min_in_view_fraction": 0.5}
     assert tag_attributes({**base, **over}, 346, 260) == frozenset(ATTRIBUTES)
     # thresholds scale with the image: 20 px/frame at 346x260 is 10 at half size
     assert "fast_motion" in tag_attributes({**base, "max_target_speed_px_per_frame": 10.0}, 173, 130)
@@ -333,7 +335,8 @@ def test_sequence_folder_layout_and_meta(tmp_path):
     assert meta["format"] == "had_sim/1" and meta["name"] == "sim_0000"
     assert (meta["width"], meta["height"], meta["fps"], meta["num_frames"], meta["seed"]) == (W, H, 30.0, 6, 9)
     assert "low_light" in meta["attributes"] and set(meta["attributes"]) <= set(ATTRIBUTES)
-    assert meta["render_rate"] == 1000.0 and meta["event_sensor"]["threshold_on"] == 0.25
+    assert meta["render_rate"] == 1000.0 and meta["event_sensor"]["threshold_on"] == cfg.events.threshold_on
+    assert meta["event_sensor"]["name"] == "davis346"  # the default sensor
     assert summary["attributes"] == meta["attributes"]
     ev = read_events(folder / "events.raw")
     assert (ev.width, ev.height) == (W, H) and len(ev) == meta["stats"]["num_events"] == summary["events"]

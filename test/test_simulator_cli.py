@@ -16,7 +16,8 @@ def test_help_lists_the_options():
     out = subprocess.run([sys.executable, "-m", "had_ros.cli", "simulate", "--help"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0
-    for flag in ("--out", "--sequences", "--frames", "--seed", "--bag", "--attributes", "--render-rate", "--fps"):
+    for flag in ("--out", "--sequences", "--frames", "--seed", "--bag", "--attributes", "--render-rate", "--fps",
+                 "--sensor"):
         assert flag in out.stdout
     assert "low_light" in out.stdout
 
@@ -41,7 +42,22 @@ def test_settings_reach_the_generator(tmp_path):
     assert (meta["width"], meta["height"], meta["fps"], meta["render_rate"]) == (40, 30, 60.0, 2000.0)
     assert meta["event_sensor"]["threshold_on"] == 0.3 and meta["event_sensor"]["noise_rate_hz"] == 0.0
     assert meta["requested_attributes"] == []
+    assert meta["event_sensor"]["name"] == "davis346"  # the default profile, with the flags on top
     assert (tmp_path / "sim_0000" / "sim_0000.mcap" / "metadata.yaml").is_file()
+
+
+@pytest.mark.parametrize("sensor", ["ideal", "imx636"])
+def test_sensor_profile_reaches_the_generator(tmp_path, sensor):
+    from had_ros.data.sim_sensors import sensor_profile
+
+    rc = main(["simulate", "--out", str(tmp_path), "--sequences", "1", "--frames", "2", "--width", "40",
+               "--height", "30", "--mix-probability", "0", "--sensor", sensor])
+    assert rc == 0
+    meta = json.loads((tmp_path / "sim_0000" / "meta.json").read_text())
+    profile = sensor_profile(sensor)
+    assert meta["event_sensor"]["name"] == sensor
+    assert meta["event_sensor"]["refractory_ns"] == profile.refractory_ns
+    assert meta["event_sensor"]["threshold_off"] == profile.threshold_off
 
 
 @pytest.mark.parametrize("args, message", [
@@ -49,6 +65,7 @@ def test_settings_reach_the_generator(tmp_path):
     (["--sequences", "0"], "--sequences"),
     (["--width", "4"], "width"),
     (["--mix-probability", "2"], "--mix-probability"),
+    (["--noise-rate", "-1"], "--noise-rate"),
 ])
 def test_bad_arguments_fail_with_a_clear_message(tmp_path, capsys, args, message):
     assert main(["simulate", "--out", str(tmp_path), *args]) == 1

@@ -30,10 +30,22 @@ def add_simulate_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix-probability", type=float, default=0.3, metavar="P",
                         help="chance of each other attribute per sequence; with P > 0 a run of several "
                              "sequences covers every attribute (default 0.3; 0 = only the forced ones)")
-    parser.add_argument("--contrast-threshold", type=float, default=0.25, metavar="C",
-                        help="event ON/OFF log-intensity threshold (default 0.25)")
-    parser.add_argument("--noise-rate", type=float, default=0.1, metavar="HZ",
-                        help="background-activity events per pixel per second (default 0.1)")
+    from had_ros.data.sim_sensors import DEFAULT_SENSOR, PROFILE_FILE, sensor_names
+
+    parser.add_argument("--sensor", choices=sensor_names(), default=DEFAULT_SENSOR,
+                        help=f"event sensor profile (default {DEFAULT_SENSOR}; parameters and their published "
+                             f"sources in had_ros/data/{PROFILE_FILE.name}; 'ideal' = no lag, leak or jitter)")
+    from had_ros.data.sim_sensors import DEFAULT_CAMERA, frame_camera_names
+
+    parser.add_argument("--camera", choices=frame_camera_names(), default=DEFAULT_CAMERA,
+                        help=f"frame camera profile (default {DEFAULT_CAMERA}: the DAVIS346 color APS, linear, "
+                             "no gain, bounded exposure, fixed-pattern noise; davis346-mono; rgb = auto-exposed "
+                             "machine-vision RGB with gain and gamma)")
+    parser.add_argument("--contrast-threshold", type=float, default=None, metavar="C",
+                        help="event ON and OFF log-intensity threshold (default: the sensor profile's)")
+    parser.add_argument("--noise-rate", type=float, default=None, metavar="HZ",
+                        help="shot-noise events per pixel per second at the profile's reference light "
+                             "(default: the sensor profile's; rises in the dark for real-sensor profiles)")
     parser.add_argument("--bag", action="store_true",
                         help="also write each sequence as a rosbag2 MCAP folder <seq>/<seq>.mcap")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
@@ -46,6 +58,7 @@ def _simulate_config(args: argparse.Namespace):
     from dataclasses import replace
 
     from had_ros.data.sim_plan import ATTRIBUTES
+    from had_ros.data.sim_sensors import frame_camera_profile, sensor_profile
     from had_ros.data.simulator import SimConfig
     from had_ros.errors import HadError
 
@@ -56,15 +69,18 @@ def _simulate_config(args: argparse.Namespace):
     for flag, value, ok in (("--sequences", args.sequences, args.sequences >= 1),
                             ("--workers", args.workers, args.workers >= 1),
                             ("--mix-probability", args.mix_probability, 0.0 <= args.mix_probability <= 1.0),
-                            ("--contrast-threshold", args.contrast_threshold, args.contrast_threshold > 0),
-                            ("--noise-rate", args.noise_rate, args.noise_rate >= 0)):
+                            ("--contrast-threshold", args.contrast_threshold,
+                             args.contrast_threshold is None or args.contrast_threshold > 0),
+                            ("--noise-rate", args.noise_rate, args.noise_rate is None or args.noise_rate >= 0)):
         if not ok:
             raise HadError(f"{flag}: bad value {value}")
-    base = SimConfig()
-    events = replace(base.events, threshold_on=args.contrast_threshold, threshold_off=args.contrast_threshold,
-                     noise_rate_hz=args.noise_rate)
+    events = sensor_profile(args.sensor)
+    if args.contrast_threshold is not None:
+        events = replace(events, threshold_on=args.contrast_threshold, threshold_off=args.contrast_threshold)
+    if args.noise_rate is not None:
+        events = replace(events, noise_rate_hz=args.noise_rate)
     config = SimConfig(width=args.width, height=args.height, fps=args.fps, num_frames=args.frames,
-                       render_rate=args.render_rate, events=events)
+                       render_rate=args.render_rate, events=events, camera=frame_camera_profile(args.camera))
     return config, forced
 
 
@@ -107,17 +123,36 @@ def run_simulate(args: argparse.Namespace) -> int:
     n_frames = sum(s["frames"] for s in summaries)
     print(f"wrote {len(summaries)} sequences to {out}{' (with bags)' if args.bag else ''} in {elapsed:.1f} s: "
           f"{len(summaries) / elapsed * 60:.1f} sequences/min at {config.width}x{config.height}, "
-          f"{config.num_frames} frames each, {config.render_rate:g} Hz rendering; {n_frames / elapsed:.1f} frames/s")
+          f"{config.num_frames} frames each, {config.render_rate:g} Hz rendering, {config.events.name} sensor; "
+          f"{n_frames / elapsed:.1f} frames/s")
     return 0
 
 
 # == end of had simulate ==========================================================================
 
 
+def add_layout_options(parser: argparse.ArgumentParser) -> None:
+    """--layout and --fps: how a dataset folder is opened (`had dataset info`, `had eval`)."""
+    from had_ros.data.layouts import layouts
+
+    choices = [lay.name for lay in layouts()]
+    parser.add_argument("--layout", choices=choices,
+                        help="dataset layout, skipping autodetection: "
+                             + "; ".join(f"{lay.name} {lay.files}" for lay in layouts()))
+    parser.add_argument("--fps", type=float,
+                        help="force fixed-rate frame times: frame i at first event + (i + 1) / FPS "
+                             "(default: the dataset's own timestamps)")
+
+
+def open_dataset_args(args: argparse.Namespace, root) -> list:
+    """The sequences of ``root`` opened with the --layout/--fps of ``args``."""
+    from had_ros.data.loaders import open_dataset
+
+    return open_dataset(root, layout=args.layout, fps=args.fps)
+
+
 def add_dataset_parser(parser: argparse.ArgumentParser) -> None:
     """`had dataset info DIR [--json] [--layout L] [--fps F] [--no-events]`."""
-    from had_ros.data.loaders import LAYOUTS
-
     sub = parser.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND")
     info = sub.add_parser(
         "info", help="sequences, frames, resolution, events and attributes of a dataset folder",
@@ -125,8 +160,7 @@ def add_dataset_parser(parser: argparse.ArgumentParser) -> None:
                     "sequence folder): one row per sequence, then totals and attribute counts.",
     )
     info.add_argument("dir", help="dataset root or one sequence folder")
-    info.add_argument("--layout", choices=LAYOUTS, help="skip autodetection")
-    info.add_argument("--fps", type=float, help="force fixed-rate frame times")
+    add_layout_options(info)
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.add_argument("--no-events", action="store_true",
                       help="do not read event files (fast; no event counts, durations only where cheap)")
@@ -139,10 +173,9 @@ def _dataset_info(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from had_ros.data.loaders import open_dataset
     from had_ros.errors import DatasetError
 
-    seqs = open_dataset(args.dir, layout=args.layout, fps=args.fps)
+    seqs = open_dataset_args(args, args.dir)
     rows, errors = [], []
     for seq in tqdm(seqs, desc="reading events", unit="seq", disable=args.no_events or len(seqs) < 2 or args.json):
         row = {
@@ -150,6 +183,7 @@ def _dataset_info(args: argparse.Namespace) -> int:
             "height": seq.height, "present": int((~seq.absent).sum()), "events": None,
             "duration_s": None, "attributes": sorted(seq.attributes),
             "frame_times": seq.frame_time_source, "error": None,
+            "modalities": list(getattr(seq, "modalities", ())), "warnings": [],
         }
         try:
             if not args.no_events and seq.has_events:
@@ -163,6 +197,9 @@ def _dataset_info(args: argparse.Namespace) -> int:
             release = getattr(seq, "release", None)
             if release:
                 release()  # counting needs the stream once; don't keep every sequence's in memory
+        row["frames"] = len(seq)  # reading the frame times may trim a sequence (see Sequence)
+        row["present"] = int((~seq.absent).sum())
+        row["warnings"] = list(getattr(seq, "warnings", []))
         rows.append(row)
 
     attributes: dict[str, int] = {}
@@ -187,16 +224,18 @@ def _dataset_info(args: argparse.Namespace) -> int:
             return "-"
         return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
-    header = ["sequence", "layout", "frames", "size", "present", "events", "duration s", "attributes"]
+    header = ["sequence", "layout", "modalities", "frames", "size", "present", "events", "duration s",
+              "attributes"]
     table = [header] + [
-        [r["name"], r["layout"], fmt(r["frames"]), f"{r['width']}x{r['height']}", fmt(r["present"]),
+        [r["name"], r["layout"], ",".join(r["modalities"]) or "-", fmt(r["frames"]),
+         f"{r['width']}x{r['height']}", fmt(r["present"]),
          fmt(r["events"]) if r["error"] is None else "ERROR", fmt(r["duration_s"]),
          ",".join(r["attributes"]) or "-"]
         for r in rows
     ]
     widths = [max(len(row[c]) for row in table) for c in range(len(header))]
     for k, row in enumerate(table):
-        print("  ".join(cell.ljust(w) if c in (0, 1, 7) else cell.rjust(w)
+        print("  ".join(cell.ljust(w) if c in (0, 1, 2, 8) else cell.rjust(w)
                         for c, (cell, w) in enumerate(zip(row, widths))).rstrip())
         if k == 0:
             print("  ".join("-" * w for w in widths))
@@ -205,6 +244,13 @@ def _dataset_info(args: argparse.Namespace) -> int:
           f"{fmt(totals['events'])} events, {totals['duration_s']:.2f} s"
           + ("" if totals["duration_known"] == len(rows)
              else f" (duration of the {totals['duration_known']} sequences with known frame times)"))
+    notes = sorted({(s.layout, getattr(s, "modality_note", "")) for s in seqs if getattr(s, "modality_note", "")})
+    for layout, note in notes:
+        print(f"note ({layout}): {note}")
+    warned = sum(bool(r["warnings"]) for r in rows)
+    if warned:
+        print(f"{warned} sequences were read with warnings (tolerated quirks, printed above; "
+              "--json lists them)")
     if attributes:
         print("\nattribute          sequences")
         for name, count in sorted(attributes.items(), key=lambda kv: (-kv[1], kv[0])):

@@ -61,6 +61,7 @@ class PairConfig:
     bins: int = _GEOMETRY.event_bins
     event_window_ns: int | None = _GEOMETRY.event_window_ns  # None: the frame interval
     sub_windows: int = 0                # > 0: also ``search_events_sub`` (K, bins, S, S), see below
+    needs_rgb: bool = True              # the model reads RGB: refuse sequences without real frames
     max_gap: int = 100
     template_scale_jitter: float = 0.0
     template_center_jitter: float = 0.0
@@ -79,7 +80,7 @@ class PairConfig:
                     "search_factor": float(model.search_factor),
                     "template_size": model.template_size, "search_size": model.search_size,
                     "patch": model.patch_size, "bins": model.event_bins,
-                    "event_window_ns": model.event_window_ns}
+                    "event_window_ns": model.event_window_ns, "needs_rgb": model.uses_rgb}
         clash = sorted(set(geometry) & set(augmentation))
         if clash:
             raise DatasetError(f"PairConfig.for_model: {clash} come from the model config, not from "
@@ -161,9 +162,15 @@ class PairDataset(Dataset):
                 f"training pairs need events, but sequences {', '.join(no_events[:5])} have none "
                 "(e.g. VisEvent without its .aedat4)"
             )
+        no_rgb = [s.name for s in self.sequences if self.config.needs_rgb and not getattr(s, "has_rgb", True)]
+        if no_rgb:
+            raise DatasetError(
+                f"the model uses RGB, but sequences {', '.join(no_rgb[:5])} have no RGB frames "
+                "(e.g. EventVOT's img/ are event renderings); train an event-only model on them")
         # present frames with a usable box, per sequence
         self._present = []
         for s in self.sequences:
+            getattr(s, "frame_times", None)  # resolving frame times may trim a sequence (AEDAT4)
             gt = np.asarray(s.groundtruth)
             ok = ~np.asarray(s.absent) & np.all(np.isfinite(gt), axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
             self._present.append(np.flatnonzero(ok))

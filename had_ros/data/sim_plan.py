@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from had_ros.data.sim_scene import Actor, Scene, Timing, Trajectory, size_scale
+from had_ros.data.sim_scene import Actor, Flicker, Scene, Timing, Trajectory, size_scale
 from had_ros.data.sim_textures import (MASK_SHAPES, PROCEDURAL_NAMES, REFLECTANCE_MAX, REFLECTANCE_MIN, Sprite,
-                                       available_photos, mask, photo, texture)
+                                       available_photos, compress_contrast, luminance, mask, optical_blur, photo,
+                                       texture)
 
 ATTRIBUTES: tuple[str, ...] = (
     "fast_motion", "low_light", "hdr", "motion_blur", "occlusion", "distractors", "scale_variation",
-    "camera_motion",
+    "camera_motion", "out_of_view",
 )
 
 
@@ -63,6 +64,71 @@ def _wander(rng: np.random.Generator, t_s: np.ndarray, speed: np.ndarray, lo: np
         step = speed[:-1] * trig(heading[:-1]) * dt
         out.append(_fold(start[axis] + np.concatenate([[0.0], np.cumsum(step)]), lo[axis], hi[axis]))
     return out[0], out[1]
+
+
+def _steer(rng: np.random.Generator, t_s: np.ndarray, speed: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+           turn: float, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A moving object's path: speed(t) (accelerating and braking) along a heading that turns by a
+    random smooth rate (curvature) and steers away from the [lo, hi] box's walls before reaching
+    them, as a walker or a vehicle would (no mirror bounces); positions stay inside the box."""
+    n = len(t_s)
+    dt = float(t_s[1] - t_s[0]) if n > 1 else 0.0
+    omega = np.zeros(n)
+    for f_lo, f_hi, share in ((0.1, 0.8, 1.0), (0.8, 2.5, 0.5)):
+        omega += turn * share * rng.uniform(0.3, 1.0) * np.sin(
+            2 * np.pi * rng.uniform(f_lo, f_hi) * t_s + rng.uniform(0, 2 * np.pi))
+    h = float(rng.uniform(0, 2 * np.pi))
+    p = np.array(rng.uniform(lo, hi) if start is None else start, np.float64)
+    lo_f, hi_f = [float(v) for v in lo], [float(v) for v in hi]
+    margin = [max(0.25 * (b - a), 1e-3) for a, b in zip(lo_f, hi_f)]
+    m_min = min(margin)
+    x, y = float(p[0]), float(p[1])
+    xs, ys = np.empty(n), np.empty(n)
+    om, sp = omega.tolist(), speed.tolist()
+    for k in range(n):
+        xs[k], ys[k] = x, y
+        push_x = max(0.0, lo_f[0] + margin[0] - x) / margin[0] - max(0.0, x - (hi_f[0] - margin[0])) / margin[0]
+        push_y = max(0.0, lo_f[1] + margin[1] - y) / margin[1] - max(0.0, y - (hi_f[1] - margin[1])) / margin[1]
+        steer = 0.0
+        if push_x or push_y:
+            steer = 4.0 * sp[k] / m_min * np.hypot(push_x, push_y) * np.sin(np.arctan2(push_y, push_x) - h)
+        h += (om[k] + steer) * dt
+        x = min(max(x + sp[k] * np.cos(h) * dt, lo_f[0]), hi_f[0])
+        y = min(max(y + sp[k] * np.sin(h) * dt, lo_f[1]), hi_f[1])
+    return xs, ys
+
+
+def _excursion(rng: np.random.Generator, clk: _Clock, tx: np.ndarray, ty: np.ndarray, reach: float,
+               desc: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The target leaves the view and comes back: a smooth push (accelerate out, stay out for some
+    frames, return) toward the border nearest to it, far enough that it is wholly outside."""
+    F, t_s, period = clk.timing.num_frames, clk.t_s, clk.period_s
+    first = clk.first_s
+    hold = int(np.clip(round(0.12 * F), 1, 15))
+    i_exit = int(rng.integers(max(1, int(0.2 * F)), max(2, int(0.45 * F)) + 1))
+    k_mid = min(len(tx) - 1, int(round((first + (i_exit + hold / 2) * period) / (clk.step * 1e-9))))
+    w, h = clk.width, clk.height
+    gaps = {"left": tx[k_mid], "right": w - 1 - tx[k_mid], "top": ty[k_mid], "bottom": h - 1 - ty[k_mid]}
+    side = min(gaps, key=gaps.get)
+    axis, sign = {"left": (0, -1.0), "right": (0, 1.0), "top": (1, -1.0), "bottom": (1, 1.0)}[side]
+    pos = tx if axis == 0 else ty
+    border = -reach * 1.3 if sign < 0 else (w if axis == 0 else h) - 1 + reach * 1.3
+    # Frames to get out at a moderate peak speed (12 px/frame at 346x260), fewer when the sequence is short.
+    v_peak = 12.0 * clk.s
+    room = max(1, (F - 1 - i_exit - hold) // 2)
+    move = int(np.clip(np.ceil(np.pi * (abs(border - float(np.median(pos))) + reach) / (2 * v_peak)), 1, room))
+    t1 = first + i_exit * period
+    t2, t3, t4 = t1 + move * period, t1 + (move + hold) * period, t1 + (2 * move + hold) * period
+    ramp = np.clip((t_s - t1) / (t2 - t1), 0, 1)
+    back = np.clip((t_s - t3) / (t4 - t3), 0, 1)
+    bump = 0.5 * (1 - np.cos(np.pi * ramp)) - 0.5 * (1 - np.cos(np.pi * back))
+    window = (t_s >= t1) & (t_s <= t4)
+    need = float(np.max(sign * (border - pos[window]))) if window.any() else 0.0
+    offset = sign * max(need, 0.0) * bump
+    desc["out_of_view"] = {"side": side, "exit_frame": i_exit, "frames_moving": move, "frames_out": hold}
+    if axis == 0:
+        return tx + offset, ty
+    return tx, ty + offset
 
 
 def _object_texture(source: str, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -143,10 +209,12 @@ def _plan_camera(rng: np.random.Generator, clk: _Clock, moving: bool, desc: dict
     roll_amp = rng.uniform(0.0, 0.05)
     zmin = np.exp(-zoom_amp)
     half = np.array([(width / 2 + height / 2 * roll_amp) / zmin, (height / 2 + width / 2 * roll_amp) / zmin])
-    shake = rng.uniform(0.3, 1.5) * s
+    # A pan (with a little hand shake), or a hand-held camera that mostly shakes.
+    handheld = rng.random() < 0.3
+    shake = (rng.uniform(1.5, 4.0) if handheld else rng.uniform(0.3, 1.5)) * s
     lo = half + shake + 2
     hi = np.array([cw, ch]) - 1 - half - shake - 2
-    v0 = rng.uniform(2.5, 8.0) * s / clk.period_s
+    v0 = (rng.uniform(0.2, 1.0) if handheld else rng.uniform(2.5, 8.0)) * s / clk.period_s
     cx, cy = _wander(rng, t_s, _speed_profile(rng, t_s, v0, rng.uniform(0, 0.25)), lo, hi,
                      turn=rng.uniform(0.2, 1.5), start=np.array([cw / 2, ch / 2]))
     f_shake = rng.uniform(4, 9)
@@ -154,7 +222,7 @@ def _plan_camera(rng: np.random.Generator, clk: _Clock, moving: bool, desc: dict
     cy = cy + shake * np.sin(2 * np.pi * f_shake * 1.3 * t_s + rng.uniform(0, 2 * np.pi))
     zoom = np.exp(zoom_amp * clk.once_over_sequence(rng, (0.5, 1.5), rng.uniform(0, 2 * np.pi)))
     roll = roll_amp * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * t_s + rng.uniform(0, 2 * np.pi))
-    desc["camera"] = {"pan_px_per_frame": round(v0 * clk.period_s, 3), "zoom_amplitude": round(zoom_amp, 4),
+    desc["camera"] = {"kind": "handheld" if handheld else "pan", "pan_px_per_frame": round(v0 * clk.period_s, 3), "zoom_amplitude": round(zoom_amp, 4),
                       "roll_amplitude_rad": round(roll_amp, 4), "shake_px": round(shake, 3)}
     return Trajectory(clk.step, cx, cy, zoom, roll), cw, ch
 
@@ -192,14 +260,16 @@ class _TargetLook:
     reach: float  # largest distance of a target pixel from its center, at its largest scale
 
 
-def _plan_target(rng: np.random.Generator, clk: _Clock, source: str, req: frozenset[str], desc: dict
-                 ) -> tuple[Actor, _TargetLook]:
+def _plan_target(rng: np.random.Generator, clk: _Clock, source: str, req: frozenset[str], desc: dict,
+                 bg_mean: float = 0.2) -> tuple[Actor, _TargetLook]:
     """The target: a masked photo or procedural patch wandering at the speed its attributes ask for
     (fast: 30-55 px/frame, for motion blur 12-15, otherwise 0.5-12, log-uniform), with spin and,
     for scale variation, a growth or shrink of its area by more than 2x over the sequence."""
     width, height = clk.width, clk.height
     scale_amp = rng.uniform(0.45, 0.6) if "scale_variation" in req else rng.uniform(0.0, 0.08)
-    side_frac = rng.uniform(0.12, 0.2)
+    # Far-field to close: the target covers 0.3-5 % of the image (log-uniform).
+    area_frac = float(np.exp(rng.uniform(np.log(TARGET_AREA[0]), np.log(TARGET_AREA[1]))))
+    side_frac = np.sqrt(area_frac * width * height) / min(width, height)
     aspect = np.exp(rng.uniform(-0.45, 0.45))
     while True:  # shrink until the target fits with room to move
         side = side_frac * min(width, height)
@@ -211,6 +281,9 @@ def _plan_target(rng: np.random.Generator, clk: _Clock, source: str, req: frozen
             break
         side_frac *= 0.85
     src = _object_texture(source, rng, int(np.ceil(th * 1.4)), int(np.ceil(tw * 1.4)))
+    # Objects are seen at moderate contrast, brighter or darker than their surroundings by a factor
+    # of about exp(+-0.6) (a log-normal draw), not as studio photographs pasted on a scene.
+    src = compress_contrast(src, float(rng.uniform(0.45, 0.85)), bg_mean * float(np.exp(rng.normal(0.0, 0.6))))
     oy, ox = int(rng.integers(0, src.shape[0] - th + 1)), int(rng.integers(0, src.shape[1] - tw + 1))
     shape = MASK_SHAPES[int(rng.integers(len(MASK_SHAPES)))]
     alpha, mask_params = mask(rng, shape, th, tw)
@@ -223,43 +296,59 @@ def _plan_target(rng: np.random.Generator, clk: _Clock, source: str, req: frozen
     else:
         v0_frame = float(np.exp(rng.uniform(np.log(0.5), np.log(12.0)))) * clk.s
     t_s = clk.t_s
-    speed = _speed_profile(rng, t_s, v0_frame / clk.period_s, rng.uniform(0.0, 0.25))
-    tx, ty = _wander(rng, t_s, speed, lo, hi, turn=rng.uniform(0.0, 2.5))
+    speed = _speed_profile(rng, t_s, v0_frame / clk.period_s, rng.uniform(0.0, 0.6))
+    tx, ty = _steer(rng, t_s, speed, lo, hi, turn=rng.uniform(0.0, 2.5))
+    if "out_of_view" in req:
+        tx, ty = _excursion(rng, clk, tx, ty, reach, desc)
     # With scale variation the oscillation starts at an extreme (phase +-pi/2) and runs at least
     # half a cycle, so the area ratio reaches exp(4 * 0.45) / ... > 2 between first and last frame.
     phase = rng.choice([-1.0, 1.0]) * np.pi / 2 if "scale_variation" in req else rng.uniform(0, 2 * np.pi)
     log_scale = scale_amp * clk.once_over_sequence(rng, (0.5, 1.5), phase)
     spin = rng.uniform(-1.5, 1.5) if rng.random() < 0.4 else rng.uniform(-0.3, 0.3)
     angle = rng.uniform(-0.3, 0.3) + spin * t_s
-    desc["target"] = {"source": source, "mask": shape, "size_px": [tw, th],
+    desc["target"] = {"source": source, "mask": shape, "size_px": [tw, th], "area_fraction": round(tw * th / (width * height), 5),
                       "speed_px_per_frame": round(v0_frame, 3), "scale_amplitude": round(scale_amp, 4),
                       "spin_rad_per_s": round(spin, 4)}
     actor = Actor(sprite, Trajectory(clk.step, tx, ty, np.exp(log_scale), angle))
     return actor, _TargetLook(src, (tw, th), shape, mask_params, reach)
 
 
-def _plan_distractors(rng: np.random.Generator, clk: _Clock, look: _TargetLook) -> list[Actor]:
-    """1-3 look-alikes: other crops of the target's texture with jittered color, size and mask,
-    each wandering at its own pace."""
+def _plan_distractors(rng: np.random.Generator, clk: _Clock, look: _TargetLook, target_source: str,
+                      bg_mean: float) -> tuple[list[Actor], list[Actor], list[str]]:
+    """1-3 distractors, each a look-alike (another crop of the target's texture with jittered color,
+    size and mask) or a different object (its own texture, shape and size), wandering at its own
+    pace, behind or (40 %) in front of the target. Returns (behind, in front, kinds)."""
     src, (tw, th), shape = look.texture, look.size, look.shape
-    out = []
+    behind, front, kinds = [], [], []
     for _ in range(int(rng.integers(1, 4))):
-        f = rng.uniform(0.85, 1.15)
-        dw, dh = min(src.shape[1], max(6, int(round(tw * f)))), min(src.shape[0], max(6, int(round(th * f))))
-        dy, dx = int(rng.integers(0, src.shape[0] - dh + 1)), int(rng.integers(0, src.shape[1] - dw + 1))
-        rgb = np.clip(src[dy:dy + dh, dx:dx + dw] * rng.uniform(0.85, 1.15, 3).astype(np.float32)
-                      * np.float32(rng.uniform(0.85, 1.15)), REFLECTANCE_MIN, REFLECTANCE_MAX)
-        alpha, _ = mask(rng, shape, dh, dw, _look_alike_mask_params(rng, shape, look.mask_params))
+        if rng.random() < 0.5:
+            f = rng.uniform(0.85, 1.15)
+            dw, dh = min(src.shape[1], max(6, int(round(tw * f)))), min(src.shape[0], max(6, int(round(th * f))))
+            dy, dx = int(rng.integers(0, src.shape[0] - dh + 1)), int(rng.integers(0, src.shape[1] - dw + 1))
+            rgb = np.clip(src[dy:dy + dh, dx:dx + dw] * rng.uniform(0.85, 1.15, 3).astype(np.float32)
+                          * np.float32(rng.uniform(0.85, 1.15)), REFLECTANCE_MIN, REFLECTANCE_MAX)
+            alpha, _ = mask(rng, shape, dh, dw, _look_alike_mask_params(rng, shape, look.mask_params))
+            kinds.append("look_alike")
+        else:
+            f = float(np.exp(rng.uniform(-0.7, 0.7)))
+            dw = int(np.clip(round(tw * f * np.exp(rng.uniform(-0.4, 0.4))), 6, 0.6 * clk.width))
+            dh = int(np.clip(round(th * f * np.exp(rng.uniform(-0.4, 0.4))), 6, 0.6 * clk.height))
+            other = _pick_source(rng, 0.7, exclude=target_source)
+            rgb = compress_contrast(_object_texture(other, rng, dh, dw), float(rng.uniform(0.45, 0.85)),
+                                    bg_mean * float(np.exp(rng.normal(0.0, 0.6))))
+            alpha, _ = mask(rng, MASK_SHAPES[int(rng.integers(len(MASK_SHAPES)))], dh, dw)
+            kinds.append("other:" + other)
         reach = 0.5 * np.hypot(dw, dh) * 1.1 + 1
         lo = np.array([reach, reach])
-        hi = np.array([clk.width - 1 - reach, clk.height - 1 - reach])
+        hi = np.array([max(clk.width - 1 - reach, reach + 1), max(clk.height - 1 - reach, reach + 1)])
         t_s = clk.t_s
-        speed = _speed_profile(rng, t_s, rng.uniform(1.0, 10.0) * clk.s / clk.period_s, 0.2)
-        xs, ys = _wander(rng, t_s, speed, lo, hi, turn=rng.uniform(0.0, 2.0))
+        speed = _speed_profile(rng, t_s, rng.uniform(1.0, 10.0) * clk.s / clk.period_s, 0.4)
+        xs, ys = _steer(rng, t_s, speed, lo, hi, turn=rng.uniform(0.0, 2.0))
         scale = np.exp(0.08 * np.sin(2 * np.pi * rng.uniform(0.2, 1.0) * t_s + rng.uniform(0, 2 * np.pi)))
         angle = rng.uniform(-0.3, 0.3) + rng.uniform(-0.5, 0.5) * t_s
-        out.append(Actor(Sprite.from_rgb_alpha(rgb, alpha), Trajectory(clk.step, xs, ys, scale, angle)))
-    return out
+        actor = Actor(Sprite.from_rgb_alpha(rgb, alpha), Trajectory(clk.step, xs, ys, scale, angle))
+        (front if rng.random() < 0.4 else behind).append(actor)
+    return behind, front, kinds
 
 
 def _plan_occluder(rng: np.random.Generator, clk: _Clock, target: Actor, reach: float, exclude: str,
@@ -292,7 +381,7 @@ def _plan_occluder(rng: np.random.Generator, clk: _Clock, target: Actor, reach: 
         if abs(float((p0 - bar_at_0) @ normal)) >= (thickness + extent) / 2:
             break
     length = int(np.ceil(1.5 * np.hypot(clk.width, clk.height) + thickness))
-    rgb = texture(_pick_source(rng, 0.5, exclude=exclude), rng, thickness + 2, length + 2)
+    rgb = compress_contrast(texture(_pick_source(rng, 0.5, exclude=exclude), rng, thickness + 2, length + 2), 0.6)
     alpha = np.zeros((thickness + 2, length + 2), np.float32)
     alpha[1:-1, 1:-1] = 1.0  # opaque; the zero rim gives a one-pixel anti-aliased edge
     frames_from_c = (clk.t_s - t_c * 1e-9) / period_s
@@ -302,6 +391,25 @@ def _plan_occluder(rng: np.random.Generator, clk: _Clock, target: Actor, reach: 
                       np.full(n, heading + np.pi / 2))  # the bar's long side runs across the motion
     desc["occluder"] = {"frame": int(i_c), "thickness_px": thickness, "speed_px_per_frame": round(-bar_speed, 3)}
     return Actor(Sprite.from_rgb_alpha(rgb, alpha), path)
+
+
+FLICKER_SHARE = {"low_light": 0.4, "default": 0.15}
+TARGET_AREA = (0.003, 0.05)  # share of the image the target covers (far field .. close)  # share of sequences under mains-powered light
+
+
+def _plan_flicker(rng: np.random.Generator, req: frozenset[str], desc: dict) -> Flicker | None:
+    """Mains flicker (artificial light: more often in the dark): 100 or 120 Hz, a depth of 1-8 %
+    (log-uniform; a strongly flickering lamp would flood the event sensor) and a pulse shape that
+    sets its harmonics."""
+    share = FLICKER_SHARE["low_light" if "low_light" in req else "default"]
+    draws = rng.random(5)
+    if draws[0] >= share:
+        desc["flicker"] = None
+        return None
+    fl = Flicker(hz=100.0 if draws[1] < 0.5 else 120.0, depth=float(np.exp(np.log(0.01) + draws[2] * np.log(8.0))),
+                 shape=float(1.0 + 2.0 * draws[3]), phase=float(draws[4] * np.pi))
+    desc["flicker"] = {"hz": fl.hz, "depth": round(fl.depth, 4), "shape": round(fl.shape, 3)}
+    return fl
 
 
 def plan_sequence(rng: np.random.Generator, requested: frozenset[str] | set[str], width: int, height: int,
@@ -316,14 +424,35 @@ def plan_sequence(rng: np.random.Generator, requested: frozenset[str] | set[str]
     bg_source = _pick_source(rng, 0.65)
     desc["background"] = bg_source
     camera, cw, ch = _plan_camera(rng, clk, "camera_motion" in req, desc)
-    background = texture(bg_source, rng, ch, cw)
+    # Real scenes are flatter than photographs: the background's log contrast is scaled down.
+    kappa = float(rng.uniform(0.35, 0.8))
+    background = compress_contrast(texture(bg_source, rng, ch, cw), kappa)
+    bg_mean = float(np.exp(np.mean(np.log(np.maximum(luminance(background), 1e-4)))))
     illumination = _plan_lighting(rng, clk, cw, ch, req, desc)
     tgt_source = _pick_source(rng, 0.8, exclude=bg_source)
-    target, look = _plan_target(rng, clk, tgt_source, req, desc)
-    distractors = _plan_distractors(rng, clk, look) if "distractors" in req else []
-    desc["distractors"] = len(distractors)
+    target, look = _plan_target(rng, clk, tgt_source, req, desc, bg_mean)
+    distractors, front, kinds = (_plan_distractors(rng, clk, look, tgt_source, bg_mean) if "distractors" in req
+                                 else ([], [], []))
+    desc["distractors"] = len(distractors) + len(front)
+    desc["distractors_in_front"] = len(front)
+    desc["distractor_kinds"] = kinds
     occluder = _plan_occluder(rng, clk, target, look.reach, tgt_source, desc) if "occlusion" in req else None
-    scene = Scene(width, height, background, illumination, target, camera, tuple(distractors), occluder)
+    # Optics: everything is seen through a PSF, so no edge is a one-pixel step.
+    psf = max(0.5, float(rng.uniform(0.5, 1.1)) * clk.s)  # px; at least half a pixel at any size
+    desc["background_contrast"] = round(kappa, 3)
+    desc["psf_sigma_px"] = round(psf, 3)
+    background = optical_blur(background, psf)
+
+    def soft(a: Actor | None) -> Actor | None:
+        return None if a is None else Actor(a.sprite.blurred(psf), a.path)
+
+    flicker = _plan_flicker(rng, req, desc)
+    # HDR optics: veiling glare (flare, bloom) spreads part of the bright light over the shade.
+    bloom = float(rng.uniform(0.002, 0.01)) if "hdr" in req else 0.0
+    desc["bloom"] = round(bloom, 5)
+    scene = Scene(width, height, background, illumination, soft(target), camera,
+                  tuple(soft(d) for d in distractors), soft(occluder), flicker=flicker,
+                  front=tuple(soft(d) for d in front), bloom=bloom)
     return SequencePlan(
         scene=scene,
         requested=req,

@@ -1,8 +1,8 @@
 """Scene model and renderer of the synthetic generator.
 
 A scene is a large background canvas seen through a moving camera, world lighting on that canvas
-(uniform, or a bright lit region for HDR scenes), look-alike distractors, the target and an optional
-occluder, each a premultiplied sprite moving along a trajectory. Rendering gives *radiance* in linear
+(uniform, or a bright lit region for HDR scenes, with veiling glare; optionally flickering at mains
+frequency), distractors behind and in front of the target, the target and an optional occluder, each a premultiplied sprite moving along a trajectory. Rendering gives *radiance* in linear
 units (1.0 = a white surface in normal daylight), grayscale for the event pixel or RGB for the frame
 camera, composited with small cv2.warpAffine calls restricted to each sprite's region.
 
@@ -128,7 +128,8 @@ class Scene:
     background_rgb: (Ch, Cw, 3) linear reflectance of the world canvas. camera: pose of the view in
     the canvas (cx, cy = canvas point at the view center, scale = zoom, angle = roll); None means a
     fixed camera and a canvas exactly the view's size. illumination: a scalar (uniform light) or a
-    (Ch, Cw) map of world lighting. distractors are drawn behind the target, the occluder in front.
+    (Ch, Cw) map of world lighting. distractors are drawn behind the target, front and the occluder
+    in front of it.
     """
 
     width: int
@@ -140,6 +141,9 @@ class Scene:
     distractors: tuple[Actor, ...] = ()
     occluder: Actor | None = None
     background_gray: np.ndarray = field(default=None, repr=False)  # derived when not given
+    flicker: Flicker | None = None  # mains flicker of the light (None: steady light)
+    front: tuple[Actor, ...] = ()   # distractors that pass in front of the target
+    bloom: float = 0.0              # veiling glare: share of the light spread by a wide PSF (HDR optics)
 
     def __post_init__(self) -> None:
         if self.background_gray is None:
@@ -151,6 +155,15 @@ class Scene:
                 f"a fixed-camera scene needs a {self.width}x{self.height} background, got "
                 f"{self.background_rgb.shape[1]}x{self.background_rgb.shape[0]}"
             )
+
+    @property
+    def layers(self) -> tuple[Actor, ...]:
+        """Everything drawn over the background, back to front."""
+        return (*self.distractors, self.target, *self.front, *((self.occluder,) if self.occluder else ()))
+
+    @property
+    def all_distractors(self) -> tuple[Actor, ...]:
+        return (*self.distractors, *self.front)
 
     @property
     def base_illumination(self) -> float:
@@ -169,13 +182,48 @@ class Scene:
 
 
 @dataclass(frozen=True)
+class Flicker:
+    """Mains-powered light: the scene's light is multiplied by g(t), a rectified sine at `hz` (twice
+    the mains frequency: 100 or 120 Hz) raised to `shape` (1: near-sine; larger: sharper pulses, more
+    harmonics), swinging by +-depth around 1 on average."""
+
+    hz: float
+    depth: float
+    shape: float = 2.0
+    phase: float = 0.0
+
+    def _wave(self, t_ns: np.ndarray | float) -> np.ndarray:
+        return np.abs(np.sin(np.pi * self.hz * np.asarray(t_ns, np.float64) * 1e-9 + self.phase)) ** self.shape
+
+    @cached_property
+    def _norm(self) -> tuple[float, float]:
+        w = self._wave(np.linspace(0.0, 1e9 / self.hz, 2001)[:-1])
+        return float(w.mean()), float(w.max() - w.min())
+
+    def factor(self, t_ns: np.ndarray | float) -> np.ndarray:
+        mean, span = self._norm
+        return 1.0 + 2.0 * self.depth * (self._wave(t_ns) - mean) / span
+
+    def mean_factor(self, t_a: float, t_b: float) -> float:
+        """Mean of g over [t_a, t_b] (what an exposure integrates)."""
+        n = max(16, int(np.ceil((t_b - t_a) * 1e-9 * self.hz * 64)))
+        return float(np.mean(self.factor(t_a + (np.arange(n) + 0.5) * (t_b - t_a) / n)))
+
+
+@dataclass(frozen=True)
 class Footprint:
     """Where the target is at one instant: its box (x, y, w, h, integer pixels, from alpha >= 0.5 of
-    the unoccluded target), alpha area (px) and visible fraction (after the occluder)."""
+    the unoccluded target), alpha area (px, all of it, in view or not), the share of it inside the
+    view, and the share of that not hidden by the occluder or distractors in front."""
 
     box: tuple[int, int, int, int]
     area: float
-    visible_fraction: float
+    in_view_fraction: float
+    unoccluded_fraction: float = 1.0
+
+    @property
+    def visible_fraction(self) -> float:
+        return self.in_view_fraction * self.unoccluded_fraction
 
 
 class Renderer:
@@ -197,7 +245,13 @@ class Renderer:
         lit_rgb4 = rgb4 * (light[..., None] if self._light_scalar is None else light)
         lit_rgb4[..., 3] = 0.0
         # (color, lit) -> canvas
-        self._canvas = {(False, True): np.ascontiguousarray(scene.background_gray * light, np.float32),
+        lit_gray = np.ascontiguousarray(scene.background_gray * light, np.float32)
+        if scene.bloom > 0:
+            # Veiling glare around bright regions: a share of the light spread by a wide PSF tail.
+            sigma = 0.06 * float(np.hypot(scene.width, scene.height))
+            lit_gray = lit_gray + np.float32(scene.bloom) * cv2.GaussianBlur(lit_gray, (0, 0), sigma)
+            lit_rgb4 = lit_rgb4 + np.float32(scene.bloom) * cv2.GaussianBlur(lit_rgb4, (0, 0), sigma)
+        self._canvas = {(False, True): lit_gray,
                         (True, True): np.ascontiguousarray(lit_rgb4),
                         (False, False): scene.background_gray, (True, False): rgb4}
         self._bg_cache: dict = {}
@@ -318,8 +372,8 @@ class Renderer:
         if not self._static_camera:
             return None
         x0, y0, x1, y1 = sc.width, sc.height, 0, 0
-        for actor in (*sc.distractors, sc.target, sc.occluder):
-            if actor is None or actor.path.is_static:
+        for actor in sc.layers:
+            if actor.path.is_static:
                 continue
             for t in (t0_ns, t1_ns):
                 roi = self._placement(actor, t)[1]
@@ -356,7 +410,7 @@ class Renderer:
             if (color, lit) not in self._bg_cache:
                 self._background(M, color, lit)
             img = self._bg_cache[(color, lit)][region[1]:region[3], region[0]:region[2]].copy()
-        for actor in (*sc.distractors, sc.target, sc.occluder):
+        for actor in sc.layers:
             if actor is not None:
                 self._draw(img, actor, t_ns, color, M, lit, area)
         return img[..., :3] if color else img
@@ -373,18 +427,18 @@ class Renderer:
         """The target's box, area and visibility at time t (from its rendered alpha)."""
         sc = self.scene
         A = sc.target.matrix(t_ns)
+        full = float(sc.target.sprite.alpha_sum) * abs(float(np.linalg.det(A[:, :2])))
         roi = self._roi(A, sc.target.sprite, sc.width, sc.height)
         if roi is None:
-            return Footprint((0, 0, 0, 0), 0.0, 0.0)
+            return Footprint((0, 0, 0, 0), full, 0.0)
         alpha = self._warp_sprite(sc.target.sprite.alpha, A, roi)
-        area = float(alpha.sum())
+        in_view = float(alpha.sum())
         ys, xs = np.nonzero(alpha >= 0.5)
-        if len(xs) == 0:
-            return Footprint((0, 0, 0, 0), area, 0.0)
+        if len(xs) == 0 or in_view <= 0:
+            return Footprint((0, 0, 0, 0), full, 0.0)
         box = (roi[0] + int(xs.min()), roi[1] + int(ys.min()), int(xs.max() - xs.min() + 1),
                int(ys.max() - ys.min() + 1))
         visible = alpha
-        if sc.occluder is not None:
-            occ = self._warp_sprite(sc.occluder.sprite.alpha, sc.occluder.matrix(t_ns), roi)
-            visible = alpha * (1.0 - occ)
-        return Footprint(box, area, float(visible.sum() / area))
+        for cover in (*sc.front, *((sc.occluder,) if sc.occluder else ())):
+            visible = visible * (1.0 - self._warp_sprite(cover.sprite.alpha, cover.matrix(t_ns), roi))
+        return Footprint(box, full, min(1.0, in_view / max(full, 1e-9)), float(visible.sum() / in_view))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import cv2
@@ -120,7 +120,7 @@ def fractal_noise(rng: np.random.Generator, height: int, width: int) -> np.ndarr
     field = np.zeros((height, width, 3), np.float32)
     amp, total = 1.0, 0.0
     cells = 4
-    while cells < max(height, width) / 2:
+    while cells < max(height, width) / 2 or total == 0.0:  # at least one octave (tiny patches)
         grid = rng.standard_normal((cells * height // max(height, width) + 2,
                                     cells * width // max(height, width) + 2, 3)).astype(np.float32)
         field += amp * cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -196,6 +196,10 @@ class Sprite:
     def width(self) -> int:
         return self.rgba.shape[1]
 
+    @cached_property
+    def alpha_sum(self) -> float:
+        return float(self.alpha.sum())
+
     @property
     def half_diagonal(self) -> float:
         """Radius of the circle around the patch center that holds every patch pixel."""
@@ -210,6 +214,38 @@ class Sprite:
         zero = np.zeros_like(alpha)
         ga = np.ascontiguousarray(np.stack([luminance(rgb) * alpha, alpha, zero, zero], axis=2))
         return cls(rgba, ga, np.ascontiguousarray(alpha))
+
+
+    def blurred(self, sigma: float) -> "Sprite":
+        """The sprite seen through a Gaussian optical PSF of std sigma (px): premultiplied layers
+        blurred on a patch padded by 3 sigma, so its edges fade out instead of stepping."""
+        if sigma <= 0:
+            return self
+        pad = int(np.ceil(3.0 * sigma)) + 1
+
+        def blur(a: np.ndarray) -> np.ndarray:
+            widths = ((pad, pad), (pad, pad)) + ((0, 0),) * (a.ndim - 2)
+            return np.ascontiguousarray(cv2.GaussianBlur(np.pad(a, widths), (0, 0), sigma), np.float32)
+
+        return Sprite(blur(self.rgba), blur(self.ga), blur(self.alpha))
+
+
+def optical_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """An image through a Gaussian PSF of std sigma px (reflected at the borders)."""
+    if sigma <= 0:
+        return img
+    return np.ascontiguousarray(cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101), np.float32)
+
+
+def compress_contrast(rgb: np.ndarray, kappa: float, mean: float | None = None) -> np.ndarray:
+    """Scale the log-luminance contrast of a linear texture by kappa (< 1: flatter) around its
+    geometric mean luminance (or around `mean`, which the result then has), keeping each pixel's color."""
+    lum = np.maximum(luminance(rgb), 1e-4)
+    g = float(np.exp(np.mean(np.log(lum))))
+    target = g if mean is None else float(mean)
+    factor = (target / g) * (lum / g) ** (kappa - 1.0)
+    out = rgb * factor[..., None].astype(np.float32)
+    return np.clip(out, REFLECTANCE_MIN, REFLECTANCE_MAX).astype(np.float32)
 
 
 def mask(rng: np.random.Generator, shape: str, height: int, width: int,

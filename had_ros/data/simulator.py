@@ -25,8 +25,9 @@ import numpy as np
 
 from had_ros.data.sim_plan import ATTRIBUTES, SequencePlan, attribute_mix, plan_sequence
 from had_ros.data.sim_scene import Renderer, Timing, Trajectory, size_scale
-from had_ros.data.sim_sensors import (EventSensor, EventSensorParams, Exposure, RgbCameraParams,
-                                      auto_exposure, expose)
+from had_ros.data.sim_sensors import (DEFAULT_CAMERA, DEFAULT_SENSOR, EventSensor, EventSensorParams, Exposure,
+                                      FrameCamera, RgbCameraParams, arbitrate, auto_exposure, frame_camera_profile,
+                                      sensor_profile)
 from had_ros.data.sim_textures import luminance
 from had_ros.errors import DatasetError
 from had_ros.events.container import Events
@@ -44,8 +45,13 @@ class SimConfig:
     fps: float = 30.0
     num_frames: int = 100
     render_rate: float = 1000.0
-    events: EventSensorParams = field(default_factory=EventSensorParams)
-    camera: RgbCameraParams = field(default_factory=RgbCameraParams)
+    events: EventSensorParams = field(default_factory=lambda: sensor_profile(DEFAULT_SENSOR))
+    camera: RgbCameraParams = field(default_factory=lambda: frame_camera_profile(DEFAULT_CAMERA))
+    # Event renders: render_rate is the mean rate; each render period is split so nothing moves more
+    # than max_step_px between two renders, and every render time is drawn at random inside its slot
+    # (so neither the render rate nor its harmonics show in the event-rate spectrum).
+    max_step_px: float = 1.0
+    max_substeps: int = 8
     # Renders averaged into one exposure are spaced so nothing moves more than this many pixels
     # between two of them (the blur is then as smooth as at the full render rate, for less work).
     blur_sample_px: float = 1.0
@@ -79,7 +85,8 @@ class AttributeThresholds:
     hdr_overexposure: float = 8.0            # pixel radiance >= this x the RGB clipping level ...
     hdr_pixel_fraction: float = 0.02         # ... on at least this share of a frame's pixels ...
     hdr_frame_fraction: float = 0.2          # ... in at least this share of the frames
-    occlusion_hidden_fraction: float = 0.3   # some frame hides at least this much of the target
+    occlusion_hidden_fraction: float = 0.3   # something in front hides at least this much of the target
+    out_of_view_fraction: float = 0.5        # some frame shows at most this much of the target in the view
     absent_visible_fraction: float = 0.05    # a frame is absent when less than this is visible
     scale_area_ratio: float = 2.0            # max / min target area over the sequence
     camera_motion_px_per_frame: float = 1.5  # max background (view corner) displacement between frames
@@ -149,6 +156,43 @@ def _corner_shift(scene, t0: float, t1: float) -> float:
     return float(np.max(np.hypot(*(moved[:2] - corners[:2]))))
 
 
+def _grid_motion(scene, timing: Timing) -> np.ndarray:
+    """Largest pixel travel of anything in view during each render period [k step, (k+1) step]
+    (sprite outlines and, with a moving camera, the view corners), from the sampled paths."""
+    n = timing.grid_size - 1
+    out = np.zeros(n)
+    paths = [(a.path, a.sprite.half_diagonal) for a in scene.layers if not a.path.is_static]
+    for path, reach in paths:
+        m = min(n, len(path.cx) - 1)
+        move = (np.hypot(np.diff(path.cx), np.diff(path.cy)) + reach * (
+            np.abs(np.diff(path.scale)) + path.scale[1:] * np.abs(np.diff(path.angle))))[:m]
+        out[:m] = np.maximum(out[:m], move)
+    cam = scene.camera
+    if cam is not None and not cam.is_static:
+        m = min(n, len(cam.cx) - 1)
+        half = 0.5 * np.hypot(scene.width, scene.height)
+        move = (np.hypot(np.diff(cam.cx), np.diff(cam.cy)) * cam.scale[1:]
+                + half * (np.abs(np.diff(np.log(cam.scale))) + np.abs(np.diff(cam.angle))))[:m]
+        out[:m] = np.maximum(out[:m], move)
+    return out
+
+
+def render_times(motion: np.ndarray, step: int, end_ns: int, max_step_px: float, max_substeps: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Event render times (int ns, increasing, in (0, end_ns]): each render period k is cut into
+    n_k = ceil(motion_k / max_step_px) slots (1..max_substeps) and one time is drawn uniformly inside
+    each slot (stratified jitter: the mean rate stays, the periodicity goes); end_ns is the last."""
+    n_periods = int(np.ceil(end_ns / step))
+    m = motion[:n_periods] if len(motion) >= n_periods else np.pad(motion, (0, n_periods - len(motion)))
+    n_k = np.clip(np.ceil(m / max_step_px), 1, max_substeps).astype(np.int64)
+    k = np.repeat(np.arange(n_periods), n_k)
+    j = np.arange(len(k)) - np.repeat(np.cumsum(n_k) - n_k, n_k)
+    t = (k + (j + rng.random(len(k))) / n_k[k]) * step
+    t = np.unique(np.round(t).astype(np.int64))
+    t = t[(t > 0) & (t < end_ns)]
+    return np.append(t, np.int64(end_ns))
+
+
 def _sorted_chunk(idx: list, t: list, p: list, width: int, height: int) -> Events:
     """Events of one time chunk, times floored to whole µs (what EVT3 stores, so files round-trip
     exactly), sorted by time then row, polarity and column (a sensor's readout order, which also
@@ -163,6 +207,30 @@ def _sorted_chunk(idx: list, t: list, p: list, width: int, height: int) -> Event
     order = np.argsort(((t_us * height + y) * 2 + p_a) * width + x, kind="stable")
     return Events(x[order].astype(np.uint16), y[order].astype(np.uint16), t_us[order] * 1000,
                   p_a[order].astype(np.uint8), width, height)
+
+
+def sensor_params_for(params: EventSensorParams, plan: SequencePlan) -> EventSensorParams:
+    """The event sensor of one sequence. A profile whose noise does not depend on light (ideal)
+    takes the plan's darkness factor instead, as the generator did before profiles."""
+    if params.noise_exponent == 0:
+        return replace(params, noise_rate_hz=params.noise_rate_hz * plan.noise_rate_factor)
+    return params
+
+
+def _readout_limit(events: Events, refractory: np.ndarray, max_rate_hz: float) -> Events:
+    """The sensor's readout (arbiter / bus) limit on a time-sorted stream (sim_sensors.arbitrate);
+    times stay whole µs and the readout order is restored."""
+    t = events.t.astype(np.float64)
+    idx = events.y.astype(np.int64) * events.width + events.x
+    keep = arbitrate(t, idx, refractory, max_rate_hz)
+    if keep.all() and np.array_equal(t, events.t):
+        return events
+    t_us = np.floor(t[keep] / 1000.0).astype(np.int64)
+    x, y, p = events.x[keep].astype(np.int64), events.y[keep].astype(np.int64), events.p[keep].astype(np.int64)
+    W, H = events.width, events.height
+    order = np.argsort(((t_us * H + y) * 2 + p) * W + x, kind="stable")
+    return Events(x[order].astype(np.uint16), y[order].astype(np.uint16), t_us[order] * 1000,
+                  p[order].astype(np.uint8), W, H)
 
 
 def _mean_radiance(renderer: Renderer, times: list[float]) -> np.ndarray:
@@ -208,13 +276,14 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
     sc = plan.scene
     if (sc.width, sc.height) != (config.width, config.height):
         raise DatasetError(f"scene is {sc.width}x{sc.height} but the config asks for {config.width}x{config.height}")
-    rng_pixels, rng_noise, rng_rgb = (np.random.default_rng(s) for s in seeds.spawn(3))
+    rng_pixels, rng_noise, rng_rgb, rng_grid = (np.random.default_rng(s) for s in seeds.spawn(4))
     timing = config.timing
     W, H = sc.width, sc.height
     renderer = Renderer(sc)
-    ev_params = replace(config.events, noise_rate_hz=config.events.noise_rate_hz * plan.noise_rate_factor)
+    ev_params = sensor_params_for(config.events, plan)
     sensor = EventSensor(ev_params, W, H, rng_pixels)
     cam = config.camera
+    frame_camera = FrameCamera(cam, W, H, rng_rgb)
     ft = timing.frame_times
     period = timing.frame_period_ns
     step = timing.render_step_ns
@@ -228,16 +297,25 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
                                        * exp_ns * 1e-9)
     max_samples = max(1, int(round(exp_ns * 1e-9 * config.render_rate)))
     target_reach = sc.target.sprite.half_diagonal
-    movers = [(a.path, a.sprite.half_diagonal) for a in (*sc.distractors, sc.target)
-              if not a.path.is_static]
-    if sc.occluder is not None and not sc.occluder.path.is_static:
-        movers.append((sc.occluder.path, sc.occluder.sprite.half_diagonal))
+    movers = [(a.path, a.sprite.half_diagonal) for a in sc.layers if not a.path.is_static]
 
-    sensor.reset(renderer.radiance(0.0, False), 0)
+    first = renderer.radiance(0.0, False)
+    if sc.flicker is None:
+        sensor.reset(first, 0)
+    else:
+        # Under flickering light the pixels are in steady state when recording starts: run them
+        # through a few flicker periods of the first view before t = 0 and drop those events.
+        pre = int(round(3e9 / sc.flicker.hz))
+        sensor.reset(first * np.float32(sc.flicker.factor(-pre)), -pre)
+        for t_k in range(-pre + step, 1, step):
+            sensor.step(first * np.float32(sc.flicker.factor(float(t_k))), t_k)
+        sensor.background(-pre, 0, rng_noise)
     parts: list[Events] = []
     frames: list[np.ndarray] | None = None if frame_sink is not None else []
     boxes = np.zeros((n_frames, 4))
     visible = np.zeros(n_frames)
+    in_view = np.zeros(n_frames)
+    unoccluded = np.zeros(n_frames)
     areas = np.zeros(n_frames)
     blur = np.zeros(n_frames)
     overexposed = np.zeros(n_frames)
@@ -245,27 +323,34 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
     samples = np.zeros(n_frames, np.int64)
     preview_index = n_frames // 2
     preview_frame = None
-    k = 1
+    times = render_times(_grid_motion(sc, timing), step, timing.end_ns, config.max_step_px,
+                         config.max_substeps, rng_grid)
+    k = 0
+    t_prev = 0
     t_lo = 0
     for i in range(n_frames + 1):
         t_hi = int(ft[i]) if i < n_frames else timing.end_ns
         idx_l, t_l, p_l = [], [], []
-        while k * step <= t_hi:
-            t_k = float(k * step)
-            region = renderer.changed_region(t_k - step, t_k)
-            empty = region is not None and (region[2] <= region[0] or region[3] <= region[1])
-            image = None if empty else renderer.render(t_k, False, region=region)
-            a, b, c = sensor.step(image, k * step, region)
+        while k < len(times) and times[k] <= t_hi:
+            t_k = int(times[k])
+            if sc.flicker is None:
+                region = renderer.changed_region(float(t_prev), float(t_k))
+                empty = region is not None and (region[2] <= region[0] or region[3] <= region[1])
+                image = None if empty else renderer.render(float(t_k), False, region=region)
+            else:  # flickering light: every pixel changes
+                region = None
+                image = renderer.render(float(t_k), False) * np.float32(sc.flicker.factor(float(t_k)))
+            a, b, c = sensor.step(image, t_k, region)
             if len(a):
                 idx_l.append(a), t_l.append(b), p_l.append(c)
+            t_prev = t_k
             k += 1
-        # Chunks end on the render grid, so this chunk's noise and the next chunk's crossings
-        # (which start at the last grid time) cannot interleave.
-        t_grid = (k - 1) * step
-        a, b, c = sensor.noise(t_lo, t_grid, rng_noise)
+        # Chunks end at a render time, so this chunk's background events and the next chunk's
+        # crossings (which start at that time) cannot interleave.
+        a, b, c = sensor.background(t_lo, t_prev, rng_noise)
         idx_l.append(a), t_l.append(b), p_l.append(c)
         parts.append(_sorted_chunk(idx_l, t_l, p_l, W, H))
-        t_lo = t_grid
+        t_lo = t_prev
         if i == n_frames:
             break
 
@@ -275,7 +360,9 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
                      + [_camera_motion(sc.camera, W, H, t_a, t_b)])
         n_s = int(np.clip(np.ceil(motion / config.blur_sample_px), 1, max_samples))
         acc = _mean_radiance(renderer, [t_a + (j + 0.5) * exp_ns / n_s for j in range(n_s)])
-        rgb = expose(acc, exposure, cam, rng_rgb)
+        if sc.flicker is not None:
+            acc *= np.float32(sc.flicker.mean_factor(t_a, t_b))
+        rgb = frame_camera.expose(acc, exposure, rng_rgb)
         lum = luminance(acc)
         overexposed[i] = float(np.mean(lum >= thresholds.hdr_overexposure * clip_radiance))
         medians[i] = float(np.median(lum))
@@ -283,6 +370,7 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
         fp = renderer.footprint(float(ft[i]))
         boxes[i] = fp.box
         visible[i], areas[i] = fp.visible_fraction, fp.area
+        in_view[i], unoccluded[i] = fp.in_view_fraction, fp.unoccluded_fraction
         blur[i] = _path_motion(sc.target.path, target_reach, t_a, t_b) if not sc.target.path.is_static else 0.0
         if i == preview_index:
             preview_frame = rgb
@@ -294,6 +382,8 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
             progress(1)
 
     events = Events.concatenate(parts, W, H)
+    if ev_params.max_event_rate_hz > 0 and len(events):
+        events = _readout_limit(events, sensor.refractory, ev_params.max_event_rate_hz)
     absent = visible < thresholds.absent_visible_fraction
     last = np.zeros(4)
     for i in range(n_frames):  # contract: absent frames repeat the last present box (or zeros)
@@ -306,7 +396,7 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
     speeds = np.hypot(*np.diff(centers, axis=0).T) if n_frames > 1 else np.zeros(1)
     cam_shift = [_corner_shift(sc, float(ft[i]), float(ft[i + 1])) for i in range(n_frames - 1)] or [0.0]
     d_in_view = []
-    for d in sc.distractors:
+    for d in sc.all_distractors:
         c = np.array([d.path.center(float(t)) for t in ft])
         d_in_view.append(float(np.mean((c[:, 0] >= 0) & (c[:, 0] <= W - 1) & (c[:, 1] >= 0) & (c[:, 1] <= H - 1))))
     stats = {
@@ -319,11 +409,13 @@ def _simulate(plan: SequencePlan, config: SimConfig, seeds: np.random.SeedSequen
         "median_radiance": float(np.median(medians)),
         "hdr_frame_fraction": float(np.mean(overexposed >= thresholds.hdr_pixel_fraction)),
         "max_overexposed_pixel_fraction": float(overexposed.max()),
-        "min_visible_fraction": float(visible.min()),
+        "min_visible_fraction": float(unoccluded.min()),  # hidden by something in front
+        "min_in_view_fraction": float(in_view.min()),
         "absent_frames": int(absent.sum()),
         "target_area_ratio": float(areas.max() / max(areas.min(), 1e-9)),
         "max_camera_shift_px_per_frame": float(max(cam_shift)),
-        "num_distractors": len(sc.distractors),
+        "num_distractors": len(sc.all_distractors),
+        "num_distractors_in_front": len(sc.front),
         "distractor_in_view_fraction": max(d_in_view, default=0.0),
         "exposure_samples_max": int(samples.max()),
     }
@@ -341,6 +433,7 @@ def tag_attributes(stats: dict, width: int, height: int,
         "low_light": stats["metered_radiance"] < th["low_light_radiance"],
         "hdr": stats["hdr_frame_fraction"] >= th["hdr_frame_fraction"],
         "occlusion": stats["min_visible_fraction"] <= 1.0 - th["occlusion_hidden_fraction"],
+        "out_of_view": stats.get("min_in_view_fraction", 1.0) <= th["out_of_view_fraction"],
         "distractors": stats["num_distractors"] > 0
         and stats["distractor_in_view_fraction"] >= th["distractor_frame_fraction"],
         "scale_variation": stats["target_area_ratio"] >= th["scale_area_ratio"],
@@ -404,8 +497,7 @@ def _meta(name: str, index: int, seed: int, attempt: int, config: SimConfig, pla
             return {k: clean(x) for k, x in v.items()}
         return v
 
-    ev = asdict(config.events)
-    ev["noise_rate_hz"] = config.events.noise_rate_hz * plan.noise_rate_factor
+    ev = asdict(sensor_params_for(config.events, plan))
     return clean({
         "format": FORMAT,
         "name": name,
@@ -428,7 +520,8 @@ def _meta(name: str, index: int, seed: int, attempt: int, config: SimConfig, pla
         "scene": plan.description,
         "stats": result.stats,
         "attribute_thresholds": thresholds.scaled(config.width, config.height),
-        "generator": {"module": __name__, "version": __version__, "blur_sample_px": config.blur_sample_px},
+        "generator": {"module": __name__, "version": __version__, "blur_sample_px": config.blur_sample_px,
+                      "max_step_px": config.max_step_px, "max_substeps": config.max_substeps},
     })
 
 

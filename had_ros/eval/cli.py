@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,21 @@ from typing import Any
 from had_ros.errors import DatasetError, ModelConfigError
 
 PROTOCOL = (
-    "One-pass evaluation: init with ground truth on the first frame where the target is present; "
-    "every frame counts (the init frame too). Success: IoU > t for t in 0:0.05:1, AUC = mean of the "
-    "21 points (a perfect tracker scores 95.24, as in OTB/got10k). Precision: center error <= 20 px. "
-    "Normalised precision: ||(pc - gc) / (gw, gh)|| <= 0.2. Frames with the target absent stay in the "
-    "denominator and are misses unless the tracker reports absence there. Sequences weigh equally."
+    "One-pass evaluation as pytracking scores it (docs/evaluation.md): init with ground truth on the "
+    "first frame where the target is present; that frame is forced to ground truth and counts. "
+    "Success: IoU > t for t in 0:0.05:1, AUC = mean of the 21 points (a perfect tracker scores 95.24, "
+    "as in OTB/got10k/pytracking). Precision: center error <= 20 px. Normalised precision: "
+    "||(pc - gc) / (gw, gh)|| <= 0.2. Frames with the target absent (those before the init frame "
+    "too) stay in the denominator as misses{absent}. A sequence whose target is never present is "
+    "listed apart and averaged nowhere. Sequences weigh equally."
 )
+
+
+def protocol_text(exclude_absent: bool, lost_as_absent: bool) -> str:
+    absent = " (--exclude-absent: here they are left out of the denominator)" if exclude_absent else ""
+    if lost_as_absent:
+        absent += "; --lost-as-absent: an absent frame the tracker reports lost is a hit (an extension)"
+    return PROTOCOL.format(absent=absent)
 
 
 def add_eval_parser(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +48,12 @@ def add_eval_parser(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--predictions", type=Path,
                      help="score existing result files DIR/<sequence>.txt instead of running a tracker")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
+    from had_ros.data.cli import add_layout_options
+
+    add_layout_options(parser)
+    parser.add_argument("--exclude-absent", action="store_true",
+                        help="leave frames with the target absent out of the denominator "
+                             "(pytracking's exclude_invalid_frames; default: they count as misses)")
     parser.add_argument("--attributes", action="store_true", help="also score per sequence attribute")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                         help="inference backend (default torch)")
@@ -106,12 +122,12 @@ def model_info(spec: str) -> dict[str, Any]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from had_ros.data.loaders import open_dataset
+    from had_ros.data.cli import open_dataset_args
     from had_ros.eval import plots, runner
 
     if args.max_frames is not None and args.max_frames < 1:
         raise DatasetError(f"--max-frames must be at least 1, got {args.max_frames}")
-    sequences = select_sequences(open_dataset(args.dataset), args.sequences, args.dataset)
+    sequences = select_sequences(open_dataset_args(args, args.dataset), args.sequences, args.dataset)
     if not sequences:
         raise DatasetError(f"no sequences found in {args.dataset}")
     out_dir: Path = args.out
@@ -121,7 +137,7 @@ def run_eval(args: argparse.Namespace) -> int:
         info = {"model": args.label or args.predictions.name, "checkpoint": None, "trained": None,
                 "note": f"scored existing predictions from {args.predictions.resolve()}"}
         result = runner.score_prediction_files(args.predictions, sequences, args.max_frames,
-                                               args.attributes)
+                                               args.attributes, args.exclude_absent)
         speed: dict[str, Any] = {"frames_timed": 0, "fps": None, "latency_ms": None}
         tracker = None
     else:
@@ -136,7 +152,8 @@ def run_eval(args: argparse.Namespace) -> int:
                                 providers=providers, threads=args.threads)
         info = model_info(args.model)
         result = runner.evaluate_dataset(tracker, sequences, args.max_frames, args.lost_as_absent,
-                                         args.attributes, show_progress=not args.no_progress)
+                                         args.attributes, show_progress=not args.no_progress,
+                                         exclude_absent=args.exclude_absent)
         speed = result["speed"]
         for name, run in result["runs"].items():
             runner.write_predictions(out_dir / f"{name}.txt", run.boxes)
@@ -156,10 +173,16 @@ def run_eval(args: argparse.Namespace) -> int:
         "dataset": str(args.dataset.resolve()),
         "max_frames": args.max_frames,
         "lost_as_absent": bool(args.lost_as_absent),
-        "protocol": PROTOCOL,
+        "exclude_absent": bool(args.exclude_absent),
+        "layout": args.layout,
+        "fps": args.fps,
+        "protocol": protocol_text(args.exclude_absent, args.lost_as_absent),
+        # the command line that made these numbers (None when called as a library, e.g. in tests)
+        "command": " ".join(["had", *map(shlex.quote, sys.argv[1:])]) if sys.argv[1:2] == ["eval"] else None,
         "overall": result["overall"],
         "sequences": result["sequences"],
         "speed": speed,
+        "dataset_warnings": {s.name: list(s.warnings) for s in sequences if getattr(s, "warnings", None)},
     }
     if args.attributes:
         report["attributes"] = result.get("attributes", {})
@@ -204,6 +227,7 @@ def format_summary(report: dict[str, Any]) -> str:
     o = report["overall"]
     overall = ("OVERALL", str(o["num_frames"]), _fmt(o["success_auc"]), _fmt(o["precision_20"]),
                _fmt(o["norm_precision_20"]), _fmt(report["speed"].get("fps")))
+    not_scored = o.get("sequences_not_scored") or []
     header = ("sequence", "frames", "SR(AUC)", "PR@20", "NPR@0.2", "fps")
     table = [header, *rows, *attr_rows, overall]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -215,6 +239,10 @@ def format_summary(report: dict[str, Any]) -> str:
     if attr_rows:
         out += [rule] + [line(r) for r in attr_rows]
     out += [rule, line(overall)]
+    if not_scored:
+        out.append(f"not scored (target never present, averaged nowhere): {', '.join(not_scored)}")
+    if report.get("exclude_absent"):
+        out.append("frames with the target absent are left out of the scores (--exclude-absent)")
     lat = report["speed"].get("latency_ms")
     if lat:
         out.append(f"latency ms: p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  p99 {lat['p99']:.1f}  "

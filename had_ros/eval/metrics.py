@@ -1,12 +1,15 @@
 """One-pass-evaluation (OTB-style) metrics: success (IoU) and precision (center error) curves.
 
-The protocol (the one RGB-E papers report, see DESIGN.md), made exact:
+The protocol (the one RGB-E papers report, see DESIGN.md and docs/evaluation.md), made exact. It
+follows pytracking's ``extract_results`` with its defaults (LaSOT-line MATLAB toolkits drop absent
+frames instead: ``exclude_absent=True``):
 
 * Boxes are ``x, y, w, h`` in pixels, (x, y) the top-left corner. The center of a box is
   ``(x + w/2, y + h/2)``. (OTB toolkits use ``x + (w-1)/2``; the -1/2 cancels in every center
   difference, so the errors are identical.)
-* Every frame counts, frame 1 too (it is initialised with ground truth, so it normally scores a hit;
-  OTB, got10k and pytracking all include it).
+* The initialisation frame (``init_frame``) is forced to its ground-truth box and counts, as
+  pytracking forces frame 0 (``exclude_init=True`` drops it instead, as got10k's GOT-10k
+  evaluation does).
 * Success curve: fraction of frames with IoU **>** t for t in ``np.linspace(0, 1, 21)``;
   ``success_auc`` is its mean. Because IoU > 1 never holds, the last point is always 0 and a perfect
   tracker scores 20/21 = 95.24 % AUC -- the same cap as the OTB MATLAB toolkit, got10k and pytracking,
@@ -16,15 +19,19 @@ The protocol (the one RGB-E papers report, see DESIGN.md), made exact:
 * Normalised precision (LaSOT style): ``|| ((pc - gc) / (gw, gh)) ||_2 <= t`` for
   t = 0, 0.01, ..., 0.5, i.e. each axis of the center offset divided by the ground-truth size on that
   axis; ``norm_precision_20`` is the point at 0.2.
-* Target absence: frames whose ground truth is absent stay in the denominator. Such a frame is a
-  hit (IoU 1, errors 0) only if the tracker reports the target absent on it (``pred_absent``);
-  otherwise it is a miss at every threshold (IoU 0, errors inf), whatever box was predicted.
-  A present frame on which the tracker reports absence is a miss. Without ``pred_absent`` every
-  absent frame is therefore a miss.
+* Target absence: frames whose ground truth is absent stay in the denominator and are misses at
+  every threshold, whatever box was predicted (pytracking's default); ``exclude_absent=True``
+  drops them from the denominator (its ``exclude_invalid_frames``, got10k's visible-frames rule).
+* Extension, off unless asked for: with ``pred_absent`` (the tracker's own "target absent"
+  report, `had eval --lost-as-absent` or a ``<seq>_pred_absent.txt``) an absent frame the tracker
+  reports absent is a hit (IoU 1, errors 0). A present frame on which the tracker reports absence
+  is a miss either way.
 * A ground-truth row that is non-finite or has w <= 0 or h <= 0 is treated as absent (LaSOT and
   pytracking mark absence that way); ``absent`` flags are OR-ed with it.
 * A predicted row that is non-finite (NaN, inf) or has a negative w or h is a miss (IoU 0, errors
   inf). A zero-size prediction is valid: its IoU is 0 and its center error is measured as usual.
+* A sequence whose target is never present has nothing to score: ``evaluate`` reports it with
+  ``scored: False`` and no scores, and ``average`` leaves it out (listing it apart).
 
 All returned scores are in percent.
 """
@@ -87,6 +94,13 @@ def center_errors(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndar
     return err, norm
 
 
+def _check_lengths(pred: np.ndarray, gt: np.ndarray) -> None:
+    if len(pred) != len(gt):
+        raise DatasetError(
+            f"predictions have {len(pred)} frames but the ground truth has {len(gt)}; "
+            "expected one x,y,w,h row per frame")
+
+
 def frame_scores(pred: Any, gt: Any, absent: Any = None,
                  pred_absent: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-frame (iou, center_error_px, normalised_center_error) under the rules of this module.
@@ -95,10 +109,7 @@ def frame_scores(pred: Any, gt: Any, absent: Any = None,
     """
     pred = _as_boxes(pred, "predictions")
     gt = _as_boxes(gt, "ground truth")
-    if len(pred) != len(gt):
-        raise DatasetError(
-            f"predictions have {len(pred)} frames but the ground truth has {len(gt)}; "
-            "expected one x,y,w,h row per frame")
+    _check_lengths(pred, gt)
     n = len(gt)
     gt_absent = _as_flags(absent, n, "absent")
     gt_absent |= ~np.isfinite(gt).all(axis=1) | (gt[:, 2] <= 0) | (gt[:, 3] <= 0)
@@ -140,7 +151,20 @@ def summarize(curve_set: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
-def evaluate(pred: Any, gt: Any, absent: Any = None, pred_absent: Any = None) -> dict[str, Any]:
+SCORE_KEYS = ("success_auc", "success_50", "precision_20", "norm_precision_20")
+CURVE_KEYS = ("success_curve", "precision_curve", "norm_precision_curve")
+
+
+def present_frames(gt: Any, absent: Any = None) -> np.ndarray:
+    """(N,) bool: the target is present with a valid (finite, w, h > 0) ground-truth box."""
+    gt = _as_boxes(gt, "ground truth")
+    ok = np.isfinite(gt).all(axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
+    return ok & ~_as_flags(absent, len(gt), "absent")
+
+
+def evaluate(pred: Any, gt: Any, absent: Any = None, pred_absent: Any = None, *,
+             init_frame: int | None = None, exclude_init: bool = False,
+             exclude_absent: bool = False) -> dict[str, Any]:
     """Score one sequence.
 
     Args:
@@ -148,17 +172,44 @@ def evaluate(pred: Any, gt: Any, absent: Any = None, pred_absent: Any = None) ->
         gt: (N, 4) ground-truth boxes.
         absent: optional (N,) bool, True where the target is NOT visible.
         pred_absent: optional (N,) bool, True where the tracker reports the target absent.
+        init_frame: the frame the tracker was initialised on: forced to its ground truth
+            (None: no frame is forced, e.g. for boxes that already hold it).
+        exclude_init: leave the init frame out of the scores instead (GOT-10k).
+        exclude_absent: leave frames with the target absent out of the denominator.
 
     Returns:
         dict with ``success_auc``, ``success_50``, ``precision_20``, ``norm_precision_20`` (percent),
-        ``num_frames``, and the curves as lists of fractions: ``success_curve`` (over
+        ``num_frames`` (the frames scored: the denominator), ``frames_total``, ``frames_absent``,
+        ``scored``, and the curves as lists of fractions: ``success_curve`` (over
         ``overlap_thresholds``), ``precision_curve`` (over ``error_thresholds`` px) and
-        ``norm_precision_curve`` (over ``norm_error_thresholds``).
+        ``norm_precision_curve`` (over ``norm_error_thresholds``). A sequence without any present
+        frame (after exclusions) has ``scored: False`` and None for every score and curve.
     """
+    pred = _as_boxes(pred, "predictions").copy()
+    gt = _as_boxes(gt, "ground truth")
+    _check_lengths(pred, gt)
+    if len(gt) == 0:
+        raise DatasetError("cannot score a sequence of 0 frames")
+    present = present_frames(gt, absent)
+    if init_frame is not None:
+        if not 0 <= init_frame < len(gt):
+            raise DatasetError(f"init_frame {init_frame} is outside the {len(gt)} frames")
+        pred[init_frame] = gt[init_frame]
     iou, err, norm = frame_scores(pred, gt, absent, pred_absent)
-    c = curves(iou, err, norm)
-    out: dict[str, Any] = summarize(c)
-    out["num_frames"] = int(len(iou))
+    keep = np.ones(len(gt), bool)
+    if exclude_absent:
+        keep &= present
+    if exclude_init and init_frame is not None:
+        keep[init_frame] = False
+    out: dict[str, Any] = {"num_frames": int(keep.sum()), "frames_total": int(len(gt)),
+                           "frames_absent": int((~present).sum())}
+    if not (present & keep).any():
+        out["scored"] = False
+        out.update({k: None for k in SCORE_KEYS + CURVE_KEYS})
+        return out
+    c = curves(iou[keep], err[keep], norm[keep])
+    out.update(summarize(c))
+    out["scored"] = True
     out.update(curve_lists(c))
     return out
 
@@ -177,15 +228,22 @@ def curve_lists(curve_set: dict[str, np.ndarray]) -> dict[str, list[float]]:
 
 def average(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Dataset score: curves averaged over sequences (each sequence weighs the same, as in OTB and
-    got10k), headline numbers computed from the averaged curves (= the mean of per-sequence scores)."""
+    pytracking), headline numbers computed from the averaged curves (= the mean of per-sequence
+    scores). Sequences with ``scored: False`` (target never present) are left out and counted in
+    ``num_not_scored``."""
+    not_scored = [r for r in results if r.get("scored", True) is False]
+    results = [r for r in results if r.get("scored", True) is not False]
     if not results:
-        raise DatasetError("cannot average the scores of 0 sequences")
+        raise DatasetError(
+            "cannot average the scores of 0 sequences"
+            + (f" ({len(not_scored)} have the target present in no scored frame)" if not_scored else ""))
     c = {
         key: np.mean([np.asarray(r[f"{key}_curve"]) for r in results], axis=0)
         for key in ("success", "precision", "norm_precision")
     }
     out: dict[str, Any] = summarize(c)
     out["num_sequences"] = len(results)
+    out["num_not_scored"] = len(not_scored)
     out["num_frames"] = int(sum(r["num_frames"] for r in results))
     out.update(curve_lists(c))
     return out

@@ -1,18 +1,24 @@
 """Benchmark runner: one-pass evaluation (OPE) of a tracker over sequences, and prediction files.
 
-Protocol of a run (see metrics.py for how frames are scored):
+Protocol of a run (see metrics.py and docs/evaluation.md for how frames are scored):
+* Before anything runs, every sequence must carry what the model consumes: an RGB model is
+  refused on a sequence without the "rgb" modality (EventVOT: its img/ frames are event
+  renderings, not camera frames) and an event model on one without events (``check_modalities``).
+  An event-only model gets ``frame=None`` (no image is decoded).
 * The tracker is initialised with the ground-truth box on frame 0, or, if the target is absent there,
-  on the first frame where it is present. Frames before that have no prediction (NaN box) and count
-  as "reported absent" (the tracker has not been started, and the target is indeed not there), so they
-  are hits -- they are absent frames by construction. A sequence where the target is never present
-  gets no prediction at all.
-* The init frame's prediction is its ground-truth box (and scores as a hit, as in OTB/got10k).
+  on the first frame where it is present. Frames before that have no prediction (NaN box): they
+  are absent frames by construction and count as misses, like every absent frame (unless
+  ``exclude_absent``). A sequence where the target is never present gets no prediction at all and
+  is reported apart, not averaged in.
+* The init frame's prediction is its ground-truth box (and scores as a hit, as pytracking forces
+  frame 0 to ground truth).
 * Every later frame calls ``tracker.track(frame, events, window=span)`` with the events since the
   previous frame and their span (``seq.event_span(i)``, the same span training pairs use); latency
   is the wall time of that call only (no decoding or I/O).
 * ``lost_as_absent``: optionally count the tracker's low-score "lost" state as reporting the target
   absent (a hit on absent frames, a miss on present ones). Off by default: the contract's tracker has
-  no explicit absence output, and its lost state is a confidence flag, not a claim.
+  no explicit absence output, its lost state is a confidence flag, not a claim, and the toolkits
+  give no credit for it.
 """
 from __future__ import annotations
 
@@ -60,9 +66,49 @@ def first_present_frame(absent: np.ndarray, gt: np.ndarray) -> int:
     return int(idx[0]) if len(idx) else -1
 
 
+def model_modalities(tracker: Any) -> tuple[str, ...] | None:
+    """What the tracker's model consumes ("rgb", "events"), or None when it does not say."""
+    config = getattr(tracker, "model_config", None)
+    mods = getattr(config, "modalities", None)
+    return None if mods is None else tuple(mods)
+
+
+def check_modalities(tracker: Any, sequences: list[Any]) -> None:
+    """Refuse, before any tracking, sequences that lack what the model consumes."""
+    mods = model_modalities(tracker)
+    if mods is None:
+        return
+    name = getattr(getattr(tracker, "model_config", None), "name", "the model")
+    problems = []
+    if "rgb" in mods:
+        no_rgb = [s for s in sequences if "rgb" not in getattr(s, "modalities", ("rgb",))]
+        if no_rgb:
+            notes = sorted({getattr(s, "modality_note", "") for s in no_rgb} - {""})
+            problems.append(
+                f"model {name!r} uses RGB frames, but {len(no_rgb)} sequences have none "
+                f"({_names(no_rgb)}" + (f"; {'; '.join(notes)}" if notes else "") + "): feeding their "
+                "images as RGB would score the wrong input; use an event-only model "
+                "(e.g. had_student_event_edge) or leave them out with --sequences")
+    if "events" in mods:
+        no_ev = [s for s in sequences if not getattr(s, "has_events", True)]
+        if no_ev:
+            problems.append(f"model {name!r} uses events, but {len(no_ev)} sequences have no raw "
+                            f"events ({_names(no_ev)}; e.g. VisEvent without its .aedat4)")
+    if problems:
+        raise DatasetError("; ".join(problems))
+
+
+def _names(sequences: list[Any], limit: int = 5) -> str:
+    names = [f"{s.name} ({getattr(s, 'layout', '?')})" for s in sequences[:limit]]
+    return ", ".join(names) + (f" and {len(sequences) - limit} more" if len(sequences) > limit else "")
+
+
 def run_sequence(tracker: TrackerLike, seq: Any, max_frames: int | None = None,
                  lost_as_absent: bool = False, progress: tqdm | None = None) -> SequenceRun:
     """Run ``tracker`` over ``seq`` (a had_ros.data.loaders.Sequence); see the module doc."""
+    getattr(seq, "frame_times", None)  # resolving frame times may trim a sequence (see Sequence)
+    mods = model_modalities(tracker)
+    frame_of = seq.frame if mods is None or "rgb" in mods else (lambda i: None)
     n = len(seq) if max_frames is None else min(len(seq), int(max_frames))
     gt = np.asarray(seq.groundtruth, np.float64)[:n]
     absent = np.asarray(seq.absent, bool)[:n]
@@ -76,7 +122,6 @@ def run_sequence(tracker: TrackerLike, seq: Any, max_frames: int | None = None,
     latency = np.full(n, np.nan)
     start = first_present_frame(absent, gt)
     pred_absent = np.zeros(n, bool)
-    pred_absent[: start if start >= 0 else n] = True
     run = SequenceRun(seq.name, boxes, scores, lost, pred_absent, latency, start,
                       attributes=frozenset(getattr(seq, "attributes", ()) or ()))
     if progress is not None and start != 0:
@@ -89,13 +134,13 @@ def run_sequence(tracker: TrackerLike, seq: Any, max_frames: int | None = None,
     window_ns = getattr(getattr(tracker, "model_config", None), "event_window_ns", None)
     t0 = time.perf_counter()
     span = seq.event_span(start, window_ns)
-    tracker.initialize(seq.frame(start), seq.events_between(*span), gt[start].copy(), window=span)
+    tracker.initialize(frame_of(start), seq.events_between(*span), gt[start].copy(), window=span)
     run.init_latency_s = time.perf_counter() - t0
     boxes[start] = gt[start]
     if progress is not None:
         progress.update(1)
     for i in range(start + 1, n):
-        frame = seq.frame(i)
+        frame = frame_of(i)
         span = seq.event_span(i, window_ns)
         events = seq.events_between(*span)
         t0 = time.perf_counter()
@@ -111,11 +156,13 @@ def run_sequence(tracker: TrackerLike, seq: Any, max_frames: int | None = None,
     return run
 
 
-def score_run(run: SequenceRun, seq: Any) -> dict[str, Any]:
+def score_run(run: SequenceRun, seq: Any, exclude_absent: bool = False) -> dict[str, Any]:
     """Metrics of one run against its sequence's ground truth (truncated to the run's length)."""
     n = len(run.boxes)
     res = metrics.evaluate(run.boxes, np.asarray(seq.groundtruth, np.float64)[:n],
-                           absent=np.asarray(seq.absent, bool)[:n], pred_absent=run.pred_absent)
+                           absent=np.asarray(seq.absent, bool)[:n], pred_absent=run.pred_absent,
+                           init_frame=run.init_frame if run.init_frame >= 0 else None,
+                           exclude_absent=exclude_absent)
     res["init_frame"] = run.init_frame
     res["attributes"] = sorted(run.attributes)
     res["lost_frames"] = int(run.lost.sum())
@@ -147,11 +194,17 @@ def latency_summary(runs: Iterable[SequenceRun]) -> dict[str, Any]:
 
 def aggregate(per_sequence: dict[str, dict[str, Any]],
               with_attributes: bool = False) -> dict[str, Any]:
-    """Overall scores (curves averaged over sequences) and, optionally, the same per attribute."""
+    """Overall scores (curves averaged over sequences) and, optionally, the same per attribute.
+    Sequences that could not be scored (target never present) are listed in
+    ``overall["sequences_not_scored"]`` and averaged nowhere."""
     out: dict[str, Any] = {"overall": metrics.average(list(per_sequence.values()))}
+    out["overall"]["sequences_not_scored"] = sorted(
+        name for name, res in per_sequence.items() if res.get("scored", True) is False)
     if with_attributes:
         by_attr: dict[str, list[str]] = {}
         for name, res in per_sequence.items():
+            if res.get("scored", True) is False:
+                continue
             for attr in res.get("attributes", []):
                 by_attr.setdefault(attr, []).append(name)
         out["attributes"] = {}
@@ -164,7 +217,7 @@ def aggregate(per_sequence: dict[str, dict[str, Any]],
 
 def evaluate_dataset(tracker: TrackerLike, sequences: list[Any], max_frames: int | None = None,
                      lost_as_absent: bool = False, with_attributes: bool = False,
-                     show_progress: bool = True) -> dict[str, Any]:
+                     show_progress: bool = True, exclude_absent: bool = False) -> dict[str, Any]:
     """Run and score ``tracker`` on every sequence.
 
     Returns ``{"runs": {name: SequenceRun}, "sequences": {name: scores}, "overall": scores,
@@ -173,6 +226,7 @@ def evaluate_dataset(tracker: TrackerLike, sequences: list[Any], max_frames: int
     if not sequences:
         raise DatasetError("no sequences to evaluate")
     _check_unique_names(sequences)
+    check_modalities(tracker, sequences)
     total = sum(len(s) if max_frames is None else min(len(s), max_frames) for s in sequences)
     runs: dict[str, SequenceRun] = {}
     per_seq: dict[str, dict[str, Any]] = {}
@@ -181,7 +235,7 @@ def evaluate_dataset(tracker: TrackerLike, sequences: list[Any], max_frames: int
             bar.set_description(seq.name)
             run = run_sequence(tracker, seq, max_frames, lost_as_absent, progress=bar)
             runs[seq.name] = run
-            per_seq[seq.name] = score_run(run, seq)
+            per_seq[seq.name] = score_run(run, seq, exclude_absent)
             if hasattr(seq, "release"):  # drop the cached event stream before the next sequence
                 seq.release()
     out = aggregate(per_seq, with_attributes)
@@ -242,9 +296,11 @@ def read_flags(path: Path) -> np.ndarray:
 
 
 def score_prediction_files(pred_dir: Path, sequences: list[Any], max_frames: int | None = None,
-                           with_attributes: bool = False) -> dict[str, Any]:
+                           with_attributes: bool = False, exclude_absent: bool = False) -> dict[str, Any]:
     """Score existing result files ``pred_dir/<sequence>.txt`` (plus the optional
-    ``<sequence>_pred_absent.txt``, 1 = tracker reports the target absent) against ``sequences``."""
+    ``<sequence>_pred_absent.txt``, 1 = tracker reports the target absent) against ``sequences``.
+    The first frame with the target present is the init frame, forced to ground truth as a run
+    does (and as pytracking forces frame 0)."""
     if not sequences:
         raise DatasetError("no sequences to evaluate")
     _check_unique_names(sequences)
@@ -254,6 +310,8 @@ def score_prediction_files(pred_dir: Path, sequences: list[Any], max_frames: int
         boxes = read_predictions(pred_dir / f"{seq.name}.txt")
         flag_file = pred_dir / f"{seq.name}_pred_absent.txt"
         flags = read_flags(flag_file) if flag_file.is_file() else None
+        if len(boxes) != len(seq.groundtruth):
+            getattr(seq, "frame_times", None)  # reading them may trim the sequence, as in a run
         gt = np.asarray(seq.groundtruth, np.float64)
         absent = np.asarray(seq.absent, bool)
         if max_frames is not None:
@@ -267,7 +325,10 @@ def score_prediction_files(pred_dir: Path, sequences: list[Any], max_frames: int
         if flags is not None and len(flags) != len(gt):
             raise DatasetError(
                 f"{flag_file}: {len(flags)} flags but sequence {seq.name} has {len(gt)} frames")
-        res = metrics.evaluate(boxes, gt, absent=absent, pred_absent=flags)
+        start = first_present_frame(absent, gt)
+        res = metrics.evaluate(boxes, gt, absent=absent, pred_absent=flags,
+                               init_frame=start if start >= 0 else None, exclude_absent=exclude_absent)
+        res["init_frame"] = start
         res["attributes"] = sorted(getattr(seq, "attributes", ()) or ())
         per_seq[seq.name] = res
     out = aggregate(per_seq, with_attributes)

@@ -17,19 +17,16 @@ import numba
 import numpy as np
 from numba.core.extending import intrinsic
 
-# Word types and decoder constants (plain ints: numba freezes them at compile time).
-from had_ros.events.evt3 import (  # noqa: E402
-    _NO_BASE, ADDR_X, ADDR_Y, CONTINUED_4, CONTINUED_12, EXT_TRIGGER, OTHERS, ROLLOVER_MARGIN, TIME_HIGH,
+# Word types, decoder constants and the state layout (plain ints: numba freezes them at compile time).
+from had_ros.events.evt3_format import (
+    ADDR_X, ADDR_Y, C_BEFORE_TIME_HIGH, C_IGNORED_WORDS, C_NO_ADDRESS_Y, C_NO_BASE_X, C_OUT_OF_SENSOR,
+    C_ROLLOVERS, C_TIME_CLAMPED, C_TRIGGERS, C_UNKNOWN_WORDS, CONTINUED_4, CONTINUED_12, EXT_TRIGGER, NO_BASE,
+    OTHERS, ROLLOVER_MARGIN, S_BASE_X, S_HIGH, S_LOW, S_POL, S_STARTED, S_T_MAX, S_TH_RAW, S_Y, TIME_HIGH,
     TIME_LOW, VECT_8, VECT_12, VECT_BASE_X,
 )
 
-# Layout of the EVT3 decoder's state array (int64): the stream state, then the counters the call adds.
-S_STARTED, S_TH_RAW, S_HIGH, S_LOW, S_T_MAX, S_Y, S_BASE_X, S_POL = range(8)
-C_BEFORE_TIME_HIGH, C_NO_ADDRESS_Y, C_NO_BASE_X, C_TIME_BACKWARDS, C_OUT_OF_SENSOR = range(8, 13)
-C_UNKNOWN_WORDS, C_IGNORED_WORDS, C_ROLLOVERS, C_TRIGGERS = range(13, 17)
-STATE_SIZE = 17
-COUNTER_NAMES = ("before_time_high", "no_address_y", "no_base_x", "time_backwards", "out_of_sensor",
-                 "unknown_words", "ignored_words", "rollovers", "triggers")
+# Word types evt3_decode updates with selects instead of branches (bit t set for type t).
+_BRANCH_FREE_TYPES = (1 << ADDR_Y) | (1 << ADDR_X)
 # The vector fast path writes up to this many slots past the last event (branch-free expansion).
 EVENT_SLACK = 12
 
@@ -40,6 +37,12 @@ def _jit(fn):
         return numba.njit(cache=True, nogil=True)(fn)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
         return numba.njit(nogil=True)(fn)
+
+
+def _inline(fn):
+    """A helper inlined into its callers at numba's IR level (so constant arguments stay
+    constant, loops over them unroll, and no call is paid a word)."""
+    return numba.njit(inline="always", nogil=True)(fn)
 
 
 @intrinsic
@@ -53,24 +56,26 @@ def _popcount(typingctx, x):
 # -- EVT3 -------------------------------------------------------------------------------------------
 @_jit
 def evt3_count(words):
-    """Upper bounds for one packet: (events the words can give, EXT_TRIGGER words)."""
+    """Upper bounds for one packet: (events the words can give, EXT_TRIGGER words, ADDR_X words)."""
     n_ev = 0
     n_tr = 0
+    n_x = 0
     for i in range(words.shape[0]):
         w = np.int64(words[i])
         typ = w >> 12
         # branch-free so that the loop vectorises
         mask = w & ((0xFFF if typ == VECT_12 else 0) | (0xFF if typ == VECT_8 else 0))
-        n_ev += _popcount(mask) + (typ == ADDR_X)
+        n_ev += _popcount(mask)
+        n_x += typ == ADDR_X
         n_tr += typ == EXT_TRIGGER
-    return n_ev, n_tr
+    return n_ev + n_x, n_tr, n_x
 
 
 @_jit
-def _vector_checked(mask, step, base, y, pol, cur, in_time, width, height, x_out, y_out, t_out, p_out,
+def _vector_checked(mask, step, base, y, pol, t_ns, clamped, width, height, x_out, y_out, t_out, p_out,
                     n, state):
-    """The events of a vector word one by one, each checked (the rare case: some are dropped).
-    Returns the new output position; drops are counted in ``state``."""
+    """The events of a vector word one by one, each checked (the rare case: some are dropped or
+    clamped in time). Returns the new output position; drops and clamps are counted in ``state``."""
     for b in range(step):
         if (mask >> b) & 1:
             xv = base + b
@@ -78,16 +83,95 @@ def _vector_checked(mask, step, base, y, pol, cur, in_time, width, height, x_out
                 state[C_NO_ADDRESS_Y] += 1
             elif xv < 0:
                 state[C_NO_BASE_X] += 1
-            elif not in_time:
-                state[C_TIME_BACKWARDS] += 1
             elif xv >= width or y >= height:
                 state[C_OUT_OF_SENSOR] += 1
             else:
                 x_out[n] = xv
                 y_out[n] = y
-                t_out[n] = cur * 1000
+                t_out[n] = t_ns
                 p_out[n] = pol
                 n += np.uint64(1)
+                state[C_TIME_CLAMPED] += clamped
+    return n
+
+
+@_inline
+def _evt3_load(words, state):
+    """The stream state of ``state``, decoding started at the first TIME_HIGH when it has not
+    yet (the words before it counted): (first word to decode, started, th_raw, high, low, t_max,
+    y, base, pol)."""
+    started, th_raw, high = state[S_STARTED], state[S_TH_RAW], state[S_HIGH]
+    i = 0
+    if started == 0:
+        nw = words.shape[0]
+        while i < nw and (words[i] >> 12) != TIME_HIGH:
+            i += 1
+        state[C_BEFORE_TIME_HIGH] += i
+        if i < nw:
+            started = 1
+            th_raw = np.int64(words[i]) & 0xFFF
+            high = th_raw
+    return i, started, th_raw, high, state[S_LOW], state[S_T_MAX], state[S_Y], state[S_BASE_X], state[S_POL]
+
+
+@_inline
+def _evt3_store(state, started, th_raw, high, low, t_max, y, base, pol, nt):
+    """Write the stream state back (and the triggers written to their counter)."""
+    if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
+        base = NO_BASE
+    state[S_STARTED] = started
+    state[S_TH_RAW] = th_raw
+    state[S_HIGH] = high
+    state[S_LOW] = low
+    state[S_T_MAX] = t_max
+    state[S_Y] = y
+    state[S_BASE_X] = base
+    state[S_POL] = pol
+    state[C_TRIGGERS] += nt
+
+
+@_inline
+def _time_high(th, th_raw, high, low, state):
+    """A TIME_HIGH word's field ``th``: (th_raw, high, low) after it. A step back of more than
+    ROLLOVER_MARGIN is a wrap of the 24-bit counter (counted); a new high part starts its period
+    at low 0 (until its TIME_LOW), a repeated one keeps the low part."""
+    loops = high >> 12
+    if th_raw - th > ROLLOVER_MARGIN:
+        loops += 1
+        state[C_ROLLOVERS] += 1
+    if th != th_raw:
+        low = 0
+    return th, (loops << 12) | th, low
+
+
+@_inline
+def _other_word(typ, w, t_ns, trig_out, nt, state):
+    """An EXT_TRIGGER (recorded at t_ns), ignored or unknown word; returns the triggers so far."""
+    if typ == EXT_TRIGGER:
+        trig_out[nt, 0] = t_ns
+        trig_out[nt, 1] = w & 1
+        trig_out[nt, 2] = (w >> 8) & 0xF
+        nt += 1
+    elif typ == OTHERS or typ == CONTINUED_4 or typ == CONTINUED_12:
+        state[C_IGNORED_WORDS] += 1
+    else:
+        state[C_UNKNOWN_WORDS] += 1
+    return nt
+
+
+@_inline
+def _vector_fast(mask, step, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n):
+    """The events of a vector word whose events are all valid: all its ``step`` slots are
+    written, one array at a time, and n advances by its set bits (no branch a bit). Returns n."""
+    for b in range(step):
+        t_out[n + np.uint64(b)] = t_ns
+    for b in range(step):
+        y_out[n + np.uint64(b)] = y
+    for b in range(step):
+        p_out[n + np.uint64(b)] = pol
+    for b in range(step):
+        x_out[n] = base + b
+        n += np.uint64((mask >> b) & 1)
     return n
 
 
@@ -98,37 +182,108 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
     ``state`` (int64, layout S_* then C_*) carries the stream state in and out; the counters
     C_* are incremented. Outputs need room for evt3_count's bounds plus EVENT_SLACK events;
     trig_out is (triggers, 3): t ns, edge, id. The rules, counters included, are those of
-    Evt3Decoder's numpy path: an event advances the newest time seen even when it is dropped;
-    drop reasons are tested in the order no y, no base x, time backwards, outside the sensor.
+    Evt3Decoder's numpy path: drop reasons are tested in the order no y, no base x, outside the
+    sensor; a kept event older than the newest kept one is stamped with that one's time
+    (counted in C_TIME_CLAMPED); dropped events do not move the newest time.
 
     Speed: output positions are unsigned (numba then skips its negative-index fix-up), and a
     vector word whose events are all valid writes all its 8 or 12 slots, one array at a time,
     advancing by its set bits (no branch per bit; same-array stores next to each other)."""
-    started = state[S_STARTED]
-    th_raw = state[S_TH_RAW]
-    high = state[S_HIGH]
-    low = state[S_LOW]
-    t_max = state[S_T_MAX]
-    y = state[S_Y]
-    base = state[S_BASE_X]
-    pol = state[S_POL]
+    i, started, th_raw, high, low, t_max, y, base, pol = _evt3_load(words, state)
     n = np.uint64(0)
     nt = 0
     nw = words.shape[0]
-    i = 0
-    if started == 0:
-        while i < nw and (words[i] >> 12) != TIME_HIGH:
-            i += 1
-        state[C_BEFORE_TIME_HIGH] += i
-        if i < nw:
-            started = 1
-            th_raw = np.int64(words[i]) & 0xFFF
-            high = th_raw
     cur = (high << 12) | low  # current time, µs
+    # in_time: cur >= the newest kept event's time (t_max). It only changes with cur (TIME_LOW /
+    # TIME_HIGH): the events kept at cur are stamped cur (in_time) or t_max (not), so t_max
+    # becomes cur when cur changes after events kept in_time (n moved past n_mark), and the
+    # per-word path never touches t_max. h_ok is the height while in_time, else 0, so the
+    # branch-free test of an ADDR_X also sends the events to re-stamp to the rare path.
+    in_time = cur >= t_max
+    h_ok = np.uint64(height if in_time else 0)
+    t_ns = (cur if in_time else t_max) * 1000  # the time an event kept now gets
+    n_mark = n
+    for j in range(i, nw):
+        w = np.int64(words[j])
+        typ = w >> 12
+        v = w & 0xFFF
+        if (_BRANCH_FREE_TYPES >> typ) & 1:
+            # ADDR_Y and ADDR_X, eight words in ten of a real stream, come in an order no branch
+            # predictor learns: ADDR_Y sets y with a masked select (numba's conditional
+            # expressions become branches), and the event an ADDR_X gives is written whatever
+            # the word and kept by advancing n. The loop-carried chain is two logic operations.
+            xv = v & 0x7FF
+            is_x = typ == ADDR_X
+            m_y = (typ >> 1) - 1  # -1 (all ones) for ADDR_Y, 0 for ADDR_X
+            y = (y & ~m_y) | (xv & m_y)
+            good = is_x & (np.uint64(y) < h_ok) & (xv < width)  # y < 0 (no row yet) is huge unsigned
+            x_out[n] = xv
+            y_out[n] = y
+            t_out[n] = t_ns
+            p_out[n] = v >> 11
+            n += np.uint64(good)
+            if is_x & (not good):  # rare: no y yet, outside the sensor, or older than t_max
+                if y < 0:
+                    state[C_NO_ADDRESS_Y] += 1
+                elif xv >= width or y >= height:
+                    state[C_OUT_OF_SENSOR] += 1
+                else:  # not in_time: kept with t_ns, the newest time (t_max, exact here)
+                    n += np.uint64(1)
+                    state[C_TIME_CLAMPED] += 1
+        elif typ == VECT_BASE_X:
+            base = v & 0x7FF
+            pol = v >> 11
+        elif typ == VECT_12:  # (the two vector branches stay apart: a constant step unrolls)
+            if v != 0:
+                if in_time and 0 <= y < height and 0 <= base <= width - 12:
+                    n = _vector_fast(v, 12, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n)
+                else:
+                    n = _vector_checked(v, 12, base, y, pol, t_ns, not in_time, width, height,
+                                        x_out, y_out, t_out, p_out, n, state)
+            base += 12
+        elif typ == VECT_8:
+            mask = v & 0xFF
+            if mask != 0:
+                if in_time and 0 <= y < height and 0 <= base <= width - 8:
+                    n = _vector_fast(mask, 8, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n)
+                else:
+                    n = _vector_checked(mask, 8, base, y, pol, t_ns, not in_time, width, height,
+                                        x_out, y_out, t_out, p_out, n, state)
+            base += 8
+        elif typ == TIME_LOW or typ == TIME_HIGH:
+            if in_time and n > n_mark:
+                t_max = cur
+            n_mark = n
+            if typ == TIME_LOW:
+                low = v
+            else:
+                th_raw, high, low = _time_high(v, th_raw, high, low, state)
+            cur = (high << 12) | low
+            in_time = cur >= t_max
+            h_ok = np.uint64(height if in_time else 0)
+            t_ns = (cur if in_time else t_max) * 1000
+        else:
+            nt = _other_word(typ, w, cur * 1000, trig_out, nt, state)
+    if in_time and n > n_mark:
+        t_max = cur
+    _evt3_store(state, started, th_raw, high, low, t_max, y, base, pol, nt)
+    return np.int64(n), nt
+
+
+@_jit
+def evt3_decode_vectors(words, state, width, height, x_out, y_out, t_out, p_out, trig_out):
+    """evt3_decode for streams whose events come mostly in vector words (fast motion, dense
+    scenes): the same results, state and counters, with one branch a word type. Vector and
+    ADDR_X words of a valid row in time order take a fast path (ok); the rest is checked."""
+    i, started, th_raw, high, low, t_max, y, base, pol = _evt3_load(words, state)
+    n = np.uint64(0)
+    nt = 0
+    nw = words.shape[0]
+    cur = (high << 12) | low
     t_ns = cur * 1000
     y_ok = 0 <= y < height
-    # ok: an event now would be inside in y and in time order (kept exact: t_max only
-    # changes to cur while ok, or not at all)
+    # ok: an event now would be in a valid row and in time order (t_max only becomes cur while
+    # ok, or stays, so ok needs recomputing only when y or cur change)
     ok = y_ok and cur >= t_max
     for j in range(i, nw):
         w = np.int64(words[j])
@@ -138,49 +293,33 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
             if mask != 0:
                 if ok and 0 <= base <= width - 8:
                     t_max = cur
-                    for b in range(8):
-                        t_out[n + np.uint64(b)] = t_ns
-                    for b in range(8):
-                        y_out[n + np.uint64(b)] = y
-                    for b in range(8):
-                        p_out[n + np.uint64(b)] = pol
-                    for b in range(8):
-                        x_out[n] = base + b
-                        n += np.uint64((mask >> b) & 1)
+                    n = _vector_fast(mask, 8, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n)
                 else:
-                    in_time = cur >= t_max
-                    if in_time:
-                        t_max = cur
-                    n = _vector_checked(mask, 8, base, y, pol, cur, in_time, width, height,
+                    clamped = cur < t_max
+                    before = n
+                    n = _vector_checked(mask, 8, base, y, pol, max(cur, t_max) * 1000, clamped, width, height,
                                         x_out, y_out, t_out, p_out, n, state)
+                    if n > before and not clamped:
+                        t_max = cur
             base += 8
         elif typ == VECT_12:
             mask = w & 0xFFF
             if mask != 0:
                 if ok and 0 <= base <= width - 12:
                     t_max = cur
-                    for b in range(12):
-                        t_out[n + np.uint64(b)] = t_ns
-                    for b in range(12):
-                        y_out[n + np.uint64(b)] = y
-                    for b in range(12):
-                        p_out[n + np.uint64(b)] = pol
-                    for b in range(12):
-                        x_out[n] = base + b
-                        n += np.uint64((mask >> b) & 1)
+                    n = _vector_fast(mask, 12, base, y, pol, t_ns, x_out, y_out, t_out, p_out, n)
                 else:
-                    in_time = cur >= t_max
-                    if in_time:
-                        t_max = cur
-                    n = _vector_checked(mask, 12, base, y, pol, cur, in_time, width, height,
+                    clamped = cur < t_max
+                    before = n
+                    n = _vector_checked(mask, 12, base, y, pol, max(cur, t_max) * 1000, clamped, width, height,
                                         x_out, y_out, t_out, p_out, n, state)
+                    if n > before and not clamped:
+                        t_max = cur
             base += 12
         elif typ == ADDR_X:
             xv = w & 0x7FF
-            in_time = cur >= t_max
-            if in_time:
-                t_max = cur
             if ok and xv < width:
+                t_max = cur
                 x_out[n] = xv
                 y_out[n] = y
                 t_out[n] = t_ns
@@ -188,16 +327,15 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
                 n += np.uint64(1)
             elif y < 0:
                 state[C_NO_ADDRESS_Y] += 1
-            elif not in_time:
-                state[C_TIME_BACKWARDS] += 1
             elif xv >= width or y >= height:
                 state[C_OUT_OF_SENSOR] += 1
-            else:
+            else:  # a valid row but older than the newest kept event: kept with its time
                 x_out[n] = xv
                 y_out[n] = y
-                t_out[n] = t_ns
+                t_out[n] = t_max * 1000
                 p_out[n] = (w >> 11) & 1
                 n += np.uint64(1)
+                state[C_TIME_CLAMPED] += 1
         elif typ == ADDR_Y:
             y = w & 0x7FF
             y_ok = y < height
@@ -211,36 +349,13 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
             t_ns = cur * 1000
             ok = y_ok and cur >= t_max
         elif typ == TIME_HIGH:
-            th = w & 0xFFF
-            loops = high >> 12
-            if th_raw - th > ROLLOVER_MARGIN:
-                loops += 1
-                state[C_ROLLOVERS] += 1
-            high = (loops << 12) | th
-            th_raw = th
+            th_raw, high, low = _time_high(w & 0xFFF, th_raw, high, low, state)
             cur = (high << 12) | low
             t_ns = cur * 1000
             ok = y_ok and cur >= t_max
-        elif typ == EXT_TRIGGER:
-            trig_out[nt, 0] = t_ns
-            trig_out[nt, 1] = w & 1
-            trig_out[nt, 2] = (w >> 8) & 0xF
-            nt += 1
-        elif typ == OTHERS or typ == CONTINUED_4 or typ == CONTINUED_12:
-            state[C_IGNORED_WORDS] += 1
         else:
-            state[C_UNKNOWN_WORDS] += 1
-    if base < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
-        base = _NO_BASE
-    state[S_STARTED] = started
-    state[S_TH_RAW] = th_raw
-    state[S_HIGH] = high
-    state[S_LOW] = low
-    state[S_T_MAX] = t_max
-    state[S_Y] = y
-    state[S_BASE_X] = base
-    state[S_POL] = pol
-    state[C_TRIGGERS] += nt
+            nt = _other_word(typ, w, t_ns, trig_out, nt, state)
+    _evt3_store(state, started, th_raw, high, low, t_max, y, base, pol, nt)
     return np.int64(n), nt
 
 

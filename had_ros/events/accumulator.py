@@ -15,8 +15,11 @@ class EventAccumulator:
     ``push`` appends a decoded packet; ``window(t0, t1)`` and ``latest(duration)`` return
     copies of the buffered events in a time range. The buffer holds at most ``max_events``
     events, none older than ``max_age_ns`` before the newest one. Storage is one contiguous
-    block of twice ``max_events`` that is compacted when its end is reached, so a window is
-    one binary search and one copy (a ring buffer without wrap-around).
+    block that is compacted when its end is reached, so a window is one binary search and one
+    copy (a ring buffer without wrap-around). The block is allocated as the buffer fills: it
+    starts at ``INITIAL_CAPACITY`` events and doubles when the live events need it, up to twice
+    ``max_events`` (13 bytes an event: the default bound of 10 M events is reached only by a
+    stream that keeps that many).
 
     Counters: ``dropped_overflow`` (oldest events pushed out by ``max_events``),
     ``expired`` (older than ``max_age_ns``), ``dropped_late`` (pushed events older than the
@@ -29,6 +32,8 @@ class EventAccumulator:
     to follow slow clock drift. host time ~= sensor time + offset_ns.
     """
 
+    INITIAL_CAPACITY = 1 << 16
+
     def __init__(self, width: int, height: int, max_events: int = 10_000_000,
                  max_age_ns: int | None = 1_000_000_000, offset_window: int = 256) -> None:
         if max_events <= 0:
@@ -38,11 +43,7 @@ class EventAccumulator:
         self.width, self.height = int(width), int(height)
         self.max_events = int(max_events)
         self.max_age_ns = None if max_age_ns is None else int(max_age_ns)
-        cap = 2 * self.max_events
-        self._x = np.empty(cap, X_DTYPE)
-        self._y = np.empty(cap, Y_DTYPE)
-        self._t = np.empty(cap, T_DTYPE)
-        self._p = np.empty(cap, P_DTYPE)
+        self._x, self._y, self._t, self._p = self._allocate(min(self.INITIAL_CAPACITY, 2 * self.max_events))
         self._start = 0
         self._end = 0
         self._offsets: deque[int] = deque(maxlen=int(offset_window))
@@ -112,7 +113,7 @@ class EventAccumulator:
             self._start += overflow
             self.dropped_overflow += overflow
         if self._end + n > len(self._t):
-            self._compact()
+            self._make_room(n)
         sl = slice(self._end, self._end + n)
         self._x[sl], self._y[sl], self._t[sl], self._p[sl] = events.x, events.y, events.t, events.p
         self._end += n
@@ -121,11 +122,29 @@ class EventAccumulator:
             self.expired += cut
             self._start += cut
 
-    def _compact(self) -> None:
-        n = len(self)
-        for a in (self._x, self._y, self._t, self._p):
-            a[:n] = a[self._start:self._end]
-        self._start, self._end = 0, n
+    @staticmethod
+    def _allocate(cap: int) -> tuple[np.ndarray, ...]:
+        return (np.empty(cap, X_DTYPE), np.empty(cap, Y_DTYPE), np.empty(cap, T_DTYPE), np.empty(cap, P_DTYPE))
+
+    @property
+    def capacity(self) -> int:
+        """Events the storage holds now (grows as the buffer fills, up to 2 * max_events)."""
+        return len(self._t)
+
+    def _make_room(self, n_new: int) -> None:
+        """Room for n_new more events after the live ones: compact in place when the live events
+        leave enough room, else move them to a block twice as large (at most 2 * max_events)."""
+        live = len(self)
+        cap = len(self._t)
+        if 2 * (live + n_new) > cap and cap < 2 * self.max_events:
+            cap = min(max(2 * cap, 2 * (live + n_new)), 2 * self.max_events)
+            arrays = self._allocate(cap)
+        else:
+            arrays = (self._x, self._y, self._t, self._p)
+        for new, old in zip(arrays, (self._x, self._y, self._t, self._p)):
+            new[:live] = old[self._start:self._end]
+        self._x, self._y, self._t, self._p = arrays
+        self._start, self._end = 0, live
 
     # -- queries ----------------------------------------------------------------------------------
     def window(self, t0: int, t1: int) -> Events:

@@ -50,8 +50,25 @@ def _packets(decoder, path: Path):
         raise EventFileError(f"{path}: corrupt AEDAT4 packet ({exc})") from None
 
 
-def read_aedat4(path: str | os.PathLike) -> Events:
-    """Polarity events of the first event stream of an AEDAT4 file (times µs -> ns).
+def iter_aedat4(path: str | os.PathLike):
+    """The polarity events of the first event stream of an AEDAT4 file, one Events per packet
+    as the file stores them (times µs -> ns), read piece by piece (the file is never whole in
+    memory). Raises EventFileError for a missing or corrupt file or one without event stream."""
+    path = Path(path)
+    decoder = _decoder(path)
+    streams = _streams(decoder, path, "events")
+    sid = min(streams)
+    width, height = int(streams[sid]["width"]), int(streams[sid]["height"])
+    for packet in _packets(decoder, path):
+        if packet["stream_id"] == sid and "events" in packet:
+            ev = packet["events"]
+            yield Events.from_arrays(ev["x"], ev["y"], ev["t"].astype(np.int64) * 1000, ev["on"], width, height)
+
+
+def read_aedat4(path: str | os.PathLike, t0: int | None = None, t1: int | None = None) -> Events:
+    """Polarity events of the first event stream of an AEDAT4 file (times µs -> ns); with
+    ``t0``/``t1`` (ns) only those with t0 <= t < t1, reading packets until the first one that
+    starts at or after t1 (so a window of a long recording needs memory for the window only).
 
     Raises EventFileError for a missing or corrupt file or one without event stream."""
     path = Path(path)
@@ -59,11 +76,14 @@ def read_aedat4(path: str | os.PathLike) -> Events:
     streams = _streams(decoder, path, "events")
     sid = min(streams)
     width, height = int(streams[sid]["width"]), int(streams[sid]["height"])
-    parts = [p["events"] for p in _packets(decoder, path) if p["stream_id"] == sid and "events" in p]
-    if not parts:
-        return Events.empty(width, height)
-    ev = np.concatenate(parts)
-    return Events.from_arrays(ev["x"], ev["y"], ev["t"].astype(np.int64) * 1000, ev["on"], width, height)
+    lo = -(1 << 63) if t0 is None else int(t0)
+    hi = (1 << 63) - 1 if t1 is None else int(t1)
+    parts = []
+    for ev in iter_aedat4(path):
+        if len(ev) and ev.t[0] >= hi:
+            break
+        parts.append(ev if t0 is None and t1 is None else ev[(ev.t >= lo) & (ev.t < hi)])
+    return Events.concatenate(parts, width, height)
 
 
 def read_aedat4_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], np.ndarray]:

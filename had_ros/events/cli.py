@@ -13,15 +13,25 @@ def add_events_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="events_command", metavar="SUBCOMMAND")
     info = sub.add_parser(
         "info", help="resolution, event count, duration, rate and ON fraction of an event file",
-        description="Summarise an event file (.raw EVT3, .aedat4 or had_ros .npz).",
+        description="Summarise an event file (.raw EVT 3.0/2.0/2.1, .aedat4 or had_ros .npz). Older "
+                    ".raw headers without a geometry line get the resolution from the sensor generation "
+                    "in plugin_name (gen41 -> 1280x720, gen3 -> 640x480, ...).",
     )
     info.add_argument("path", type=Path, help="event file")
     info.set_defaults(func=run_info)
+    from had_ros.events.stats import add_stats_arguments  # issue 9: `had events stats`
+
+    add_stats_arguments(sub.add_parser(
+        "stats", help="noise rate, isolation, events per edge crossing, intervals, active pixels, spectrum",
+        description="Sensor statistics of an event file or a had_sim sequence folder (see had_ros/events/stats.py "
+                    "for the definitions), to compare generated data with a real camera."))
 
 
-# Decoder counters of input that did not become events (see Evt3Decoder's docstring).
+# Decoder counters of input that did not become events (see the decoders' docstrings), and of
+# events kept with a changed time.
 SKIP_COUNTERS = ("truncated_bytes", "unknown_words", "before_time_high", "no_address_y", "no_base_x",
-                 "time_backwards", "out_of_sensor")
+                 "out_of_sensor")
+ADJUST_COUNTERS = ("time_clamped",)
 
 
 def file_summary(path: Path) -> dict:
@@ -35,9 +45,11 @@ def file_summary(path: Path) -> dict:
     triggers = None
     stats: dict = {}
     if kind == "raw":
+        with open(path, "rb") as f:
+            encoding, _, _ = io.raw_format(io.parse_raw_header(f)[0], str(path))
         events, trig = io.read_raw(path, with_triggers=True, stats=stats)
         triggers = len(trig)
-        fmt = "Prophesee .raw (EVT3)"
+        fmt = f"Prophesee .raw ({encoding})"
     elif kind == "aedat4":
         events = io.read_events(path)
         fmt = "AEDAT4"
@@ -54,6 +66,7 @@ def file_summary(path: Path) -> dict:
         "triggers": triggers,
         # what the decoder skipped or dropped, so nothing is lost silently
         "skipped": {k: int(stats[k]) for k in SKIP_COUNTERS if stats.get(k)},
+        "adjusted": {k: int(stats[k]) for k in ADJUST_COUNTERS if stats.get(k)},
     }
 
 
@@ -74,4 +87,7 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"triggers:    {s['triggers']}")
     for name, count in s["skipped"].items():
         print(f"skipped:     {count} {name.replace('_', ' ')}")
+    if s["adjusted"].get("time_clamped"):
+        print(f"kept:        {s['adjusted']['time_clamped']} events stamped earlier than one before them, "
+              "given that newer time (the sensor's clock stepped back)")
     return 0

@@ -14,6 +14,7 @@ from had_ros.errors import DecodeError
 from had_ros.events.container import Events
 
 MAX_SENSOR_SIZE = 1 << 16
+_NO_TIME = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class StreamDecoder:
 
     ``stats`` counts what was skipped, by reason (never silently). ``triggers`` holds the
     trigger edges of the latest ``decode`` call (empty for encodings without triggers).
+    Every decoder's output is sorted by time within and across the packets of its stream: an
+    event stamped earlier than one already decoded is kept with the newest time seen and
+    counted in ``stats['time_clamped']`` (see ``_in_time_order``).
     """
 
     encoding = ""
@@ -89,12 +93,34 @@ class StreamDecoder:
         self.triggers = Triggers.empty()
         self._pending = b""
         self.stats: dict[str, int] = {"packets": 0, "bytes": 0, "events": 0, "triggers": 0,
-                                      "out_of_sensor": 0, "time_backwards": 0, "truncated_bytes": 0}
+                                      "out_of_sensor": 0, "time_clamped": 0, "truncated_bytes": 0}
+        self._t_max = _NO_TIME
 
     def reset(self) -> None:
         """Forget the stream state (start of a new stream); counters are kept."""
         self._pending = b""
         self.triggers = Triggers.empty()
+        self._t_max = _NO_TIME
+
+    def _in_time_order(self, t: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+        """``t`` (ns) with the time of every kept event (``keep``, default all) older than the
+        newest kept one so far raised to that one's, so the output stays sorted within and
+        across packets without losing events; the raised ones are counted in
+        ``stats['time_clamped']``. Events not kept neither move the newest time nor get raised."""
+        if not len(t):
+            return t
+        if keep is None or keep.all():
+            t_kept = np.maximum.accumulate(t)
+            np.maximum(t_kept, self._t_max, out=t_kept)
+            self.stats["time_clamped"] += int(np.count_nonzero(t < t_kept))
+            if len(t_kept):
+                self._t_max = int(t_kept[-1])
+            return t_kept
+        idx = np.flatnonzero(keep)
+        out = t.copy()
+        if len(idx):
+            out[idx] = self._in_time_order(t[idx])
+        return out
 
     @property
     def pending_bytes(self) -> int:

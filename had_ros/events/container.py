@@ -19,7 +19,8 @@ class Events:
     """A batch of events from one sensor as a struct of numpy arrays.
 
     ``x``, ``y`` are pixel coordinates (uint16), ``t`` is time in nanoseconds (int64, sensor
-    clock), ``p`` is polarity (uint8, 1 = ON, 0 = OFF). ``width``/``height`` give the sensor size.
+    clock), ``p`` is polarity (uint8, 1 = ON, 0 = OFF; ``from_arrays`` refuses other values).
+    ``width``/``height`` give the sensor size.
     Events are expected sorted by ``t``; slicing by time relies on it.
     """
 
@@ -50,7 +51,21 @@ class Events:
 
     @classmethod
     def from_arrays(cls, x, y, t, p, width: int, height: int) -> "Events":
-        """Build from any array-likes, casting to the canonical dtypes (copies only when needed)."""
+        """Build from any array-likes, casting to the canonical dtypes (copies only when needed).
+
+        Raises DecodeError for a polarity other than 0 (OFF) and 1 (ON) (a -1/+1 convention would
+        wrap to 255 in uint8: map it with ``p > 0`` first) and for negative x or y."""
+        p = np.asarray(p)
+        if p.dtype != bool and len(p) and (p.min() < 0 or p.max() > 1):
+            bad = np.unique(p[(p < 0) | (p > 1)])[:5].tolist()
+            raise DecodeError(
+                f"Events.from_arrays: polarity must be 0 (OFF) or 1 (ON), got {bad} among the values; "
+                f"for a -1/+1 polarity pass (p > 0)"
+            )
+        for name, a in (("x", x), ("y", y)):
+            a = np.asarray(a)
+            if a.dtype.kind in "if" and len(a) and a.min() < 0:
+                raise DecodeError(f"Events.from_arrays: {name} must be >= 0, got {a.min()}")
         return cls(
             np.asarray(x, X_DTYPE), np.asarray(y, Y_DTYPE), np.asarray(t, T_DTYPE),
             np.asarray(p, P_DTYPE), int(width), int(height),

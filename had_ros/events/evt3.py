@@ -1,9 +1,8 @@
 """Prophesee EVT 3.0: a vectorised numpy decoder and an encoder.
 
-The stream is little-endian 16-bit words, type in bits 15..12 (see ../shared/DESIGN.md):
-ADDR_Y 0x0, ADDR_X 0x2, VECT_BASE_X 0x3, VECT_12 0x4, VECT_8 0x5, TIME_LOW 0x6, TIME_HIGH 0x8,
-EXT_TRIGGER 0xA, OTHERS 0xE, CONTINUED 0x7/0xF. EVT3 time is in microseconds; had_ros times
-are nanoseconds, so a round trip keeps microsecond resolution (the encoder floors to µs).
+The format's facts (word types, limits, the decoder state) are in evt3_format.py. EVT3 time is
+in microseconds; had_ros times are nanoseconds, so a round trip keeps microsecond resolution
+(the encoder floors to µs).
 
 Two decoding paths give the same events, triggers, counters and state: a compiled numba kernel
 (one pass over the words, had_ros.events._kernels.evt3_decode), used when numba imports, and the
@@ -20,23 +19,11 @@ from had_ros.errors import DecodeError
 from had_ros.events import accel
 from had_ros.events.codec import StreamDecoder, Triggers
 from had_ros.events.container import Events
-
-ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8 = 0x0, 0x2, 0x3, 0x4, 0x5
-TIME_LOW, CONTINUED_4, TIME_HIGH, EXT_TRIGGER, OTHERS, CONTINUED_12 = 0x6, 0x7, 0x8, 0xA, 0xE, 0xF
-KNOWN_TYPES = (ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW, CONTINUED_4, TIME_HIGH,
-               EXT_TRIGGER, OTHERS, CONTINUED_12)
-IGNORED_TYPES = (CONTINUED_4, OTHERS, CONTINUED_12)
-
-# A TIME_HIGH smaller than the previous one by more than this many steps (of 4096 µs) is a
-# wrap of the 24-bit counter; smaller steps back are sensor jitter (the same rule as the
-# Prophesee and event_camera_codecs decoders).
-ROLLOVER_MARGIN = 10
-# The encoder never lets TIME_HIGH advance by more than this many steps, so every wrap is
-# unambiguous to a decoder using the rule above, however long a silent gap lasts.
-MAX_HIGH_STEP = 2048
-MAX_COORD = 1 << 11  # x and y are 11-bit fields
-
-_NO_BASE = -(1 << 40)  # vector base x before any VECT_BASE_X: every event it gives is invalid
+from had_ros.events.evt3_format import (  # noqa: F401  (re-exported: the names callers know)
+    ADDR_X, ADDR_Y, CONTINUED_4, CONTINUED_12, EXT_TRIGGER, IGNORED_TYPES, KNOWN_TYPES, MAX_COORD,
+    MAX_HIGH_STEP, NO_BASE, OTHERS, ROLLOVER_MARGIN, TIME_HIGH, TIME_LOW, VECT_8, VECT_12, VECT_BASE_X,
+    Evt3State,
+)
 
 # Prefix counts of the three state kinds are packed in one int64 (21 bits each) so one
 # cumulative sum serves them all; packets are decoded in chunks short enough for 21 bits.
@@ -47,24 +34,37 @@ _STATE_INC = np.zeros(16, np.int64)
 _STATE_INC[[TIME_HIGH, TIME_LOW]] = 1
 _STATE_INC[ADDR_Y] = 1 << _FIELD_BITS
 _STATE_INC[VECT_BASE_X] = 1 << (2 * _FIELD_BITS)
+_NO_TRIGGER_ROWS = np.empty((0, 3), np.int64)  # the kernel's trigger output when a packet has none
 
 
 class Evt3Decoder(StreamDecoder):
     """Stateful EVT 3.0 decoder; ``decode(buf)`` returns the events of one packet.
 
-    State carried across packets: an incomplete trailing byte, the time (high, low, rollover
-    count), the current y, the vector base x and polarity. Decoding starts after the first
-    TIME_HIGH of the stream. ``time_base`` is accepted for a uniform interface and ignored
-    (EVT3 times are absolute sensor µs). Trigger edges of the packet go to ``self.triggers``.
+    State carried across packets (``self.state``, an Evt3State): an incomplete trailing byte, the
+    time (high, low, rollover count), the newest event time, the current y, the vector base x
+    and polarity. Decoding starts at the first TIME_HIGH of the stream. ``time_base`` is accepted
+    for a uniform interface and ignored (EVT3 times are absolute sensor µs). Trigger edges of the
+    packet go to ``self.triggers``.
+
+    Time, as Prophesee's own decoder (OpenEB) reads it: a TIME_HIGH that changes the high part
+    sets the low part to 0 (the start of its 4096 µs period) until the TIME_LOW that sensors send
+    next; a TIME_HIGH equal to the current one keeps the low part. (Keeping the old low part, as
+    event_camera_codecs does, stamps an event between the two words up to 4096 µs late.) A
+    TIME_HIGH more than ROLLOVER_MARGIN steps below the previous one is a wrap of the 24-bit
+    counter (``stats['rollovers']``); a smaller step back is sensor jitter.
+
+    Order: the output is sorted by time within and across packets. An event the stream stamps
+    earlier than an event already decoded (TIME_HIGH jitter, a TIME_LOW going back) is kept and
+    stamped with the newest time seen (``stats['time_clamped']`` counts them); its time is then
+    off by at most the step back, which the stream does not let anyone resolve. Only kept events
+    set the newest time: a dropped one (outside the sensor, no row yet) does not re-stamp others.
 
     Raises DecodeError for: a buffer that is not bytes-like. Counted skips (in ``stats``),
     never errors: ``before_time_high`` (words before the first TIME_HIGH), ``out_of_sensor``
     (x >= width or y >= height), ``no_address_y`` / ``no_base_x`` (events before any ADDR_Y or
-    VECT_BASE_X), ``time_backwards`` (events older than an event already decoded: dropped, so
-    the output stays sorted), ``unknown_words`` (types 0x1, 0x9, 0xB, 0xC, 0xD: ignored),
-    ``ignored_words`` (OTHERS/CONTINUED), ``truncated_bytes`` (a partial last word at
-    ``finish()``). Rollovers of the 24-bit µs counter are counted in ``stats['rollovers']``.
-    Every decoded event, even one dropped for another reason, advances the newest time seen.
+    VECT_BASE_X), ``unknown_words`` (types 0x1, 0x9, 0xB, 0xC, 0xD: reserved, ignored),
+    ``ignored_words`` (OTHERS/CONTINUED: vendor words such as event-rate counters),
+    ``truncated_bytes`` (a partial last word at ``finish()``).
 
     ``backend``: "auto" (the numba kernel when numba imports and HAD_ROS_NO_NUMBA is unset,
     else numpy; decided at each ``decode``), or "numba" / "numpy" (the reference) whatever the
@@ -90,23 +90,16 @@ class Evt3Decoder(StreamDecoder):
         for key in ("before_time_high", "no_address_y", "no_base_x", "unknown_words",
                     "ignored_words", "rollovers"):
             self.stats[key] = 0
-        self.reset()
+        self.state = Evt3State()
 
     def reset(self) -> None:
         super().reset()
-        self._started = False
-        self._th_raw = 0        # last TIME_HIGH field (12 bits), for rollover detection
-        self._high = 0          # last TIME_HIGH with rollovers: (loops << 12) | field
-        self._low = 0           # last TIME_LOW field
-        self._t_max = -1        # newest event time (µs) decoded so far
-        self._y = -1            # current y, -1 before any ADDR_Y
-        self._base_x = _NO_BASE
-        self._pol = 0
+        self.state.reset()
 
     @property
     def time_us(self) -> int | None:
         """The stream's current time in µs (None before the first TIME_HIGH)."""
-        return (self._high << 12 | self._low) if self._started else None
+        return (self.state.high << 12 | self.state.low) if self.state.started else None
 
     def decode(self, buf, time_base: int | None = None) -> Events:
         data = self._whole_words(buf)
@@ -117,7 +110,7 @@ class Evt3Decoder(StreamDecoder):
         if kernels is not None:
             return self._decode_compiled(kernels, data)
         w = np.frombuffer(data, dtype="<u2")
-        if not self._started:
+        if not self.state.started:
             first = np.flatnonzero((w >> 12) == TIME_HIGH)
             if not len(first):
                 self.stats["before_time_high"] += len(w)
@@ -125,8 +118,8 @@ class Evt3Decoder(StreamDecoder):
             i0 = int(first[0])
             self.stats["before_time_high"] += i0
             w = w[i0:]
-            self._started = True
-            self._th_raw = self._high = int(w[0]) & 0xFFF
+            self.state.started = 1
+            self.state.th_raw = self.state.high = int(w[0]) & 0xFFF
         if len(w) <= _CHUNK_WORDS:
             return self._decode_words(w)
         # Long buffers go in chunks: the packed prefix counts need < 2**21 words, and
@@ -144,21 +137,21 @@ class Evt3Decoder(StreamDecoder):
         if not (w.dtype.isnative and w.flags.aligned):
             w = w.astype(np.uint16)
         w.flags.writeable = False  # one kernel signature whatever buffer type came in
-        n_ev, n_tr = k.evt3_count(w)
+        n_ev, n_tr, n_x = k.evt3_count(w)
         size = n_ev + k.EVENT_SLACK
-        x, y = np.empty(size, np.uint16), np.empty(size, np.uint16)
-        t, p = np.empty(size, np.int64), np.empty(size, np.uint8)
-        trig = np.empty((n_tr, 3), np.int64)
-        state = np.array((self._started, self._th_raw, self._high, self._low, self._t_max, self._y,
-                          self._base_x, self._pol) + (0,) * (k.STATE_SIZE - 8), np.int64)
-        n, nt = k.evt3_decode(w, state, self.width, self.height, x, y, t, p, trig)
-        values = state.tolist()
-        (started, self._th_raw, self._high, self._low, self._t_max, self._y, self._base_x,
-         self._pol) = values[:8]
-        self._started = bool(started)
-        for name, value in zip(k.COUNTER_NAMES, values[8:]):
-            if value:
-                self.stats[name] += value
+        # one allocation for the four outputs (t first: 8-byte aligned), views into it
+        block = np.empty(size * 13, np.uint8)
+        t = block[:8 * size].view(np.int64)
+        x = block[8 * size:10 * size].view(np.uint16)
+        y = block[10 * size:12 * size].view(np.uint16)
+        p = block[12 * size:]
+        trig = np.empty((n_tr, 3), np.int64) if n_tr else _NO_TRIGGER_ROWS
+        # Two kernels, the same results: one built for streams of single ADDR_X events (what a
+        # real IMX636 sends in most scenes), one for streams of vector words.
+        kernel = k.evt3_decode if 2 * n_x >= n_ev else k.evt3_decode_vectors
+        n, nt = kernel(w, self.state.array, self.width, self.height, x, y, t, p, trig)
+        for name, value in self.state.take_counters().items():
+            self.stats[name] += value
         if nt:
             self.triggers = Triggers(trig[:nt, 0].copy(), trig[:nt, 1].astype(np.uint8),
                                      trig[:nt, 2].astype(np.uint8))
@@ -189,7 +182,7 @@ class Evt3Decoder(StreamDecoder):
             trig = self._other_words(sw, styp)
 
         time_ext = np.empty(n_time + 1, np.int64)
-        time_ext[0] = self._high << 12 | self._low
+        time_ext[0] = self.state.high << 12 | self.state.low
         if n_time:
             time_ext[1:] = self._time_words(sw[np.flatnonzero((styp == TIME_HIGH) | (styp == TIME_LOW))])
         if trig is not None:
@@ -199,15 +192,15 @@ class Evt3Decoder(StreamDecoder):
                                      (tr & 1).astype(np.uint8), ((tr >> 8) & 0xF).astype(np.uint8))
             self.stats["triggers"] += len(tr)
         y_ext = np.empty(n_y + 1, np.int64)
-        y_ext[0] = self._y
+        y_ext[0] = self.state.y
         if n_y:
             np.bitwise_and(sw[np.flatnonzero(styp == ADDR_Y)], 0x7FF, out=y_ext[1:], casting="unsafe")
-            self._y = int(y_ext[-1])
+            self.state.y = int(y_ext[-1])
         b_idx = np.flatnonzero(styp == VECT_BASE_X) if n_base else np.empty(0, np.intp)
         if not len(ew):
             if n_base:
                 b = int(sw[b_idx[-1]])
-                self._base_x, self._pol = b & 0x7FF, (b >> 11) & 1
+                self.state.base_x, self.state.pol = b & 0x7FF, (b >> 11) & 1
             return self._empty()
 
         # The state in force at each event word: that after the state words before it.
@@ -219,12 +212,12 @@ class Evt3Decoder(StreamDecoder):
         if is_addr.all():
             if n_base:
                 b = int(sw[b_idx[-1]])
-                self._base_x, self._pol = b & 0x7FF, (b >> 11) & 1
+                self.state.base_x, self.state.pol = b & 0x7FF, (b >> 11) & 1
             x_e = ew & 0x7FF
             p_e = (ew >> 11).astype(np.uint8)
             p_e &= 1
             if self._ordered_inside(t_e, y_e) and int(x_e.max()) < self.width:
-                self._t_max = int(t_e[-1])
+                self.state.t_max = int(t_e[-1])
                 return self._make(x_e, y_e.astype(np.uint16), t_e * 1000, p_e)
             return self._keep_valid(x_e.astype(np.int64), y_e, t_e, p_e)
 
@@ -234,18 +227,18 @@ class Evt3Decoder(StreamDecoder):
         b_words = sw[b_idx]
         events_before_b = s_pos[b_idx] - b_idx
         base_ext = np.empty(n_base + 1, np.int64)
-        base_ext[0] = self._base_x
+        base_ext[0] = self.state.base_x
         base_ext[1:] = b_words & 0x7FF
         steps_ext = np.zeros(n_base + 1, np.int64)
         steps_ext[1:] = np.where(events_before_b > 0, steps_incl[events_before_b - 1], 0)
         pol_ext = np.empty(n_base + 1, np.uint8)
-        pol_ext[0] = self._pol
+        pol_ext[0] = self.state.pol
         pol_ext[1:] = (b_words >> 11) & 1
         b_ord = at >> 2 * _FIELD_BITS
-        self._base_x = int(base_ext[-1] + steps_incl[-1] - steps_ext[-1])
-        if self._base_x < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
-            self._base_x = _NO_BASE
-        self._pol = int(pol_ext[-1])
+        self.state.base_x = int(base_ext[-1] + steps_incl[-1] - steps_ext[-1])
+        if self.state.base_x < 0:  # keep the 'no base yet' sentinel from drifting towards valid x
+            self.state.base_x = NO_BASE
+        self.state.pol = int(pol_ext[-1])
 
         base_e = np.where(is_addr, ew & 0x7FF, base_ext[b_ord] + (steps_incl - step) - steps_ext[b_ord])
         p_e = np.where(is_addr, (ew >> 11) & 1, pol_ext[b_ord]).astype(np.uint8)
@@ -262,7 +255,7 @@ class Evt3Decoder(StreamDecoder):
         x += idx
         if self._ordered_inside(t_e, y_e) and int(x.min()) >= 0 and int(x.max()) < self.width:
             # the newest event's time: a later empty vector word gives no event, no time
-            self._t_max = int(t_e[row[-1]])
+            self.state.t_max = int(t_e[row[-1]])
             return self._make(x.astype(np.uint16), y_e.astype(np.uint16)[row], (t_e * 1000)[row], p_e[row])
         return self._keep_valid(x, y_e[row], t_e[row], p_e[row])
 
@@ -276,40 +269,48 @@ class Evt3Decoder(StreamDecoder):
     def _time_words(self, t_words: np.ndarray) -> np.ndarray:
         """Absolute µs time set by each TIME_HIGH/TIME_LOW word (rollovers applied); updates state.
 
-        TIME_HIGH keeps the last TIME_LOW (as the reference decoders do); sensors always
-        follow it with a TIME_LOW. TIME_HIGH words are few (one per 4.096 ms), so the high
-        part is a repeat over their runs and only they need a look-back for the low part."""
+        A TIME_HIGH that changes the high field sets the low part to 0, one that repeats it keeps
+        the low part (see the class docstring). So the low part at a TIME_HIGH word is 0 when any
+        TIME_HIGH since the last TIME_LOW (itself included) changed the field, else that
+        TIME_LOW's value (or the state's, with no TIME_LOW before it in this chunk). TIME_HIGH
+        words are few (one per 4.096 ms), so the high part is a repeat over their runs and only
+        they need a look-back."""
         h_idx = np.flatnonzero(t_words >= (TIME_HIGH << 12))
         low = (t_words & 0xFFF).astype(np.int64)
         if not len(h_idx):
-            self._low = int(low[-1])
-            return low | (self._high << 12)
+            self.state.low = int(low[-1])
+            return low | (self.state.high << 12)
         th = low[h_idx]  # the 12-bit TIME_HIGH fields
         prev = np.empty_like(th)
-        prev[0] = self._th_raw
+        prev[0] = self.state.th_raw
         prev[1:] = th[:-1]
         wraps = (prev - th) > ROLLOVER_MARGIN
-        high = (((self._high >> 12) + np.cumsum(wraps)) << 12) | th
+        high = (((self.state.high >> 12) + np.cumsum(wraps)) << 12) | th
         self.stats["rollovers"] += int(wraps.sum())
-        # low part at a TIME_HIGH word: the last TIME_LOW before it, else the state's.
+        changes = np.cumsum(th != prev)  # TIME_HIGH words changing the field, up to each one
         is_low = np.ones(len(t_words), bool)
         is_low[h_idx] = False
         l_idx = np.flatnonzero(is_low)
         if len(l_idx):
-            before = np.searchsorted(l_idx, h_idx) - 1
-            low[h_idx] = np.where(before >= 0, low[l_idx[np.maximum(before, 0)]], self._low)
+            before = np.searchsorted(l_idx, h_idx) - 1  # the last TIME_LOW before each TIME_HIGH
+            base = np.where(before >= 0, low[l_idx[np.maximum(before, 0)]], self.state.low)
+            # the first TIME_HIGH after that TIME_LOW (0 without one): changes since then
+            first = np.where(before >= 0, np.searchsorted(h_idx, l_idx[np.maximum(before, 0)]), 0)
         else:
-            low[h_idx] = self._low
+            base = np.full(len(h_idx), self.state.low, np.int64)
+            first = np.zeros(len(h_idx), np.intp)
+        changes_before_first = changes[first] - (th[first] != prev[first])
+        low[h_idx] = np.where(changes - changes_before_first > 0, 0, base)
         runs = np.diff(np.concatenate(([0], h_idx, [len(t_words)])))
-        out = np.repeat(np.concatenate(([self._high], high)) << 12, runs)
+        out = np.repeat(np.concatenate(([self.state.high], high)) << 12, runs)
         out |= low
-        self._th_raw, self._high = int(th[-1]), int(high[-1])
-        self._low = int(low[-1])
+        self.state.th_raw, self.state.high = int(th[-1]), int(high[-1])
+        self.state.low = int(low[-1])
         return out
 
     def _ordered_inside(self, t_e: np.ndarray, y_e: np.ndarray) -> bool:
         """True when the event words keep time order and all have a y inside the sensor."""
-        return (int(y_e.min()) >= 0 and int(y_e.max()) < self.height and int(t_e[0]) >= self._t_max
+        return (int(y_e.min()) >= 0 and int(y_e.max()) < self.height and int(t_e[0]) >= self.state.t_max
                 and not (t_e[1:] < t_e[:-1]).any())
 
     def _make(self, x, y, t, p) -> Events:
@@ -317,23 +318,26 @@ class Evt3Decoder(StreamDecoder):
         return Events(x, y, t, p, self.width, self.height)
 
     def _keep_valid(self, x, y, t, p) -> Events:
-        """Drop (and count) events outside the sensor, before any y/base, or going back in time."""
+        """Drop (and count) events outside the sensor or before any y/base; stamp kept events
+        older than the newest kept one with that one's time (and count them)."""
         if len(t) == 0:
             return self._empty()
-        t_max = np.maximum.accumulate(t)
-        np.maximum(t_max, self._t_max, out=t_max)
-        self._t_max = int(t_max[-1])
-        in_time = t >= t_max
         no_y = y < 0
         no_base = x < 0
         known = ~no_y & ~no_base
         inside = (x < self.width) & (y < self.height)
+        keep = np.flatnonzero(known & inside)
         self.stats["no_address_y"] += int(no_y.sum())
         self.stats["no_base_x"] += int((no_base & ~no_y).sum())
-        self.stats["time_backwards"] += int((~in_time & known).sum())
-        self.stats["out_of_sensor"] += int((in_time & known & ~inside).sum())
-        keep = np.flatnonzero(in_time & known & inside)
-        return self._make(x[keep].astype(np.uint16), y[keep].astype(np.uint16), t[keep] * 1000,
+        self.stats["out_of_sensor"] += int((known & ~inside).sum())
+        t = t[keep]
+        if len(t):
+            t_kept = np.maximum.accumulate(t)
+            np.maximum(t_kept, self.state.t_max, out=t_kept)
+            self.state.t_max = int(t_kept[-1])
+            self.stats["time_clamped"] += int(np.count_nonzero(t < t_kept))
+            t = t_kept
+        return self._make(x[keep].astype(np.uint16), y[keep].astype(np.uint16), t * 1000,
                           p[keep].astype(np.uint8))
 
 

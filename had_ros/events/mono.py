@@ -19,20 +19,13 @@ class MonoDecoder(StreamDecoder):
     EventPacket field); a partial trailing word waits for the next packet.
 
     Raises DecodeError for a buffer that is not bytes-like or a negative time_base. Counted
-    skips (``stats``): ``out_of_sensor``, ``time_backwards`` (events older than one already
-    decoded: dropped, so the output stays sorted), ``truncated_bytes`` (at ``finish()``).
+    skips (``stats``): ``out_of_sensor``, ``truncated_bytes`` (at ``finish()``). Events older
+    than one already decoded are kept, stamped with the newest time seen, and counted in
+    ``time_clamped`` (so the output stays sorted).
     """
 
     encoding = "mono"
     word_bytes = 8
-
-    def __init__(self, width: int, height: int) -> None:
-        super().__init__(width, height)
-        self._t_max = np.iinfo(np.int64).min
-
-    def reset(self) -> None:
-        super().reset()
-        self._t_max = np.iinfo(np.int64).min
 
     def decode(self, buf, time_base: int = 0) -> Events:
         time_base = _check_time_base(time_base, self.encoding)
@@ -44,16 +37,11 @@ class MonoDecoder(StreamDecoder):
         x = ((words >> 32) & 0xFFFF).astype(np.uint16)
         y = ((words >> 48) & 0x7FFF).astype(np.uint16)
         p = (words >> 63).astype(np.uint8)
-        t_max = np.maximum.accumulate(t)
-        np.maximum(t_max, self._t_max, out=t_max)
-        self._t_max = int(t_max[-1])
-        in_time = t >= t_max
         inside = (x < self.width) & (y < self.height)
-        valid = in_time & inside
-        self.stats["time_backwards"] += int((~in_time).sum())
-        self.stats["out_of_sensor"] += int((in_time & ~inside).sum())
-        if not valid.all():
-            keep = np.flatnonzero(valid)
+        t = self._in_time_order(t, inside)
+        self.stats["out_of_sensor"] += int(len(t) - np.count_nonzero(inside))
+        if not inside.all():
+            keep = np.flatnonzero(inside)
             x, y, t, p = x[keep], y[keep], t[keep], p[keep]
         self.stats["events"] += len(t)
         return Events(x, y, t, p, self.width, self.height)

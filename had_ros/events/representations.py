@@ -8,7 +8,10 @@
   polarity, 0 where a pixel has none.
 
 Events with x >= width or y >= height are dropped (callers crop by shifting coordinates
-first); any p other than 0 counts as ON. numpy sums with np.bincount in float64 and torch with
+first). Polarity: Events hold p = 1 (ON) or 0 (OFF) (Events.from_arrays refuses other values);
+the voxel grid weights each event by 2p - 1 (+1 ON, -1 OFF; so it needs p in {0, 1}), the count
+histogram and the time surface put p != 0 in their ON channel (1) and p == 0 in OFF (0), on
+numpy and torch alike. numpy sums with np.bincount in float64 and torch with
 index_add_ in float64, both returning float32, so the two agree to float32 rounding.
 
 On the CPU, ``voxel_grid``, ``count_histogram`` and ``time_surface`` run compiled numba kernels
@@ -47,7 +50,8 @@ def _pixel_index(x: np.ndarray, y: np.ndarray, height: int, width: int) -> tuple
 
 # -- the public CPU functions: compiled kernels, or the numpy references -------------------------
 def voxel_grid(events: Events, bins: int, height: int, width: int, t0: int, t1: int) -> np.ndarray:
-    """(bins, height, width) float32 voxel grid of the events with t0 <= t < t1 (ns)."""
+    """(bins, height, width) float32 voxel grid of the events with t0 <= t < t1 (ns): each adds
+    2p - 1 (+1 ON, -1 OFF), split linearly between the two bins around its normalised time."""
     k = accel.kernels()
     # the kernel takes integer ns; a float t0 keeps numpy's float arithmetic (and results)
     if k is None or not isinstance(t0, (int, np.integer)):
@@ -56,7 +60,7 @@ def voxel_grid(events: Events, bins: int, height: int, width: int, t0: int, t1: 
 
 
 def count_histogram(events: Events, height: int, width: int) -> np.ndarray:
-    """(2, height, width) float32 event counts; channel 0 = OFF, 1 = ON."""
+    """(2, height, width) float32 event counts; channel 0 = OFF (p == 0), 1 = ON (p != 0)."""
     k = accel.kernels()
     # float32 counts are exact below 2**24 per pixel: more events than that go to numpy
     if k is None or len(events) >= 1 << 24:
@@ -71,7 +75,8 @@ def count_histogram(events: Events, height: int, width: int) -> np.ndarray:
 
 def time_surface(events: Events, height: int, width: int, tau_ns: float, t_ref: int | None = None) -> np.ndarray:
     """(2, height, width) float32 exponentially decaying time surface at time ``t_ref`` (ns;
-    default: the latest event). Events after t_ref are ignored. ``tau_ns`` is the decay."""
+    default: the latest event), channel 0 for OFF (p == 0), 1 for ON (p != 0). Events after
+    t_ref are ignored. ``tau_ns`` is the decay."""
     k = accel.kernels()
     if k is None or not len(events):
         return time_surface_numpy(events, height, width, tau_ns, t_ref)
@@ -254,8 +259,8 @@ def _torch_inputs(x, y, t, p, device):
 
 
 def voxel_grid_torch(x, y, t, p, bins: int, height: int, width: int, t0: int, t1: int, device="cpu"):
-    """voxel_grid on torch: x, y, t (ns), p as tensors or arrays; returns a float32 tensor
-    (bins, height, width) on ``device``."""
+    """voxel_grid on torch: x, y, t (ns), p (0/1: each event adds 2p - 1) as tensors or arrays;
+    returns a float32 tensor (bins, height, width) on ``device``."""
     import torch
 
     height, width, bins = _check_size(height, width, bins)
@@ -283,7 +288,7 @@ def count_histogram_torch(x, y, p, height: int, width: int, device="cpu"):
     height, width, _ = _check_size(height, width)
     x, y, _, p = _torch_inputs(x, y, p, p, device)
     keep = (x < width) & (y < height)
-    idx = (p * (height * width) + y * width + x)[keep]
+    idx = ((p != 0).to(torch.int64) * (height * width) + y * width + x)[keep]
     counts = torch.bincount(idx, minlength=2 * height * width)
     return counts.to(torch.float32).reshape(2, height, width)
 
@@ -303,7 +308,7 @@ def time_surface_torch(x, y, t, p, height: int, width: int, tau_ns: float, t_ref
         return out.to(torch.float32).reshape(2, height, width)
     t_ref = int(t.max()) if t_ref is None else int(t_ref)
     keep = (x < width) & (y < height) & (t <= t_ref)
-    idx = (p * hw + y * width + x)[keep]
+    idx = ((p != 0).to(torch.int64) * hw + y * width + x)[keep]
     t = t[keep]
     if not len(t):
         return out.to(torch.float32).reshape(2, height, width)
