@@ -8,7 +8,9 @@ SIM=${SIM:-$HAD}   # the davis346 sensor model: had simulate --sensor davis346 (
 
 # 1. data: an ideal-sensor set, a davis346 set, and a davis346 held-out set (seeds never trained on)
 $HAD simulate --out runs/data/train --sequences 48 --frames 100 --seed 101
-$SIM simulate --sensor davis346 --out runs/data9/train --sequences 7 --frames 100 --seed 101 --workers 2
+# the shipped run used the first 7 complete sequences (sim_0000..sim_0006) of this 40-sequence run,
+# stopped for time; the attribute plan depends on --sequences, so keep 40 to get the same 7
+$SIM simulate --sensor davis346 --out runs/data9/train --sequences 40 --frames 100 --seed 101 --workers 2
 $SIM simulate --sensor davis346 --out runs/data9/heldout --sequences 12 --frames 100 --seed 90001 --workers 2
 
 # 2. pair caches (one per dataset; the trainer mixes them by size)
