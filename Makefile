@@ -19,7 +19,7 @@ RUN := source scripts/env.sh &&
 INTERFACE_SRCS := $(wildcard interfaces/*/msg/*.msg interfaces/*/CMakeLists.txt interfaces/cmake/*.cmake) \
                   $(wildcard msg/*.msg) CMakeLists.txt package.xml
 
-.PHONY: help setup demo test bench bench-events bench-models interfaces clean distclean
+.PHONY: help setup demo test bench bench-events bench-models bench-node interfaces clean distclean
 
 help:
 	@echo "make demo    - set up .venv if needed, then run the built-in demo (output in demo_out/)"
@@ -72,9 +72,11 @@ $(STAMPS)/bench-deps: requirements-bench.txt $(STAMPS)/deps
 
 bench: bench-events bench-models
 bench-events: setup $(STAMPS)/bench-deps
-	$(RUN) $(VENV)/bin/had bench events --out bench/results/events.md
+	$(RUN) $(VENV)/bin/had bench events --repeat 5 --json bench/results/events.json
 bench-models: setup
 	$(RUN) $(VENV)/bin/had bench models --out bench/results/models.md
+bench-node: setup
+	$(RUN) $(VENV)/bin/had bench node --out bench/results/node.md
 
 clean:
 	rm -rf build demo_out .pytest_cache

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("had_ros.train.cli", "train a tracker with the tracking losses (YAML config)"),
     "distill": ("had_ros.train.cli", "distill a student from a frozen teacher (HAD terms)"),
     "pairs": ("had_ros.train.cli", "render training pairs into cached shards"),
+    "replay": ("had_ros.ros.replay", "replay a rosbag2 through the tracker node and score it"),
 }
 
 

@@ -1,12 +1,16 @@
 """`had demo`: the built-in end-to-end run, no dataset and no download.
 
-1. generate a few synthetic RGB + event sequences (with rosbag2 MCAP copies) — `had simulate`;
-2. replay one bag's event packets as a ROS subscriber would see them: EVT3 decoding packet by
-   packet, the live accumulator and its sensor-to-host clock offset, checked against the file;
+1. generate a few synthetic RGB + event sequences with rosbag2 MCAP copies — `had simulate`;
+2. check a bag: its event packets decoded one by one through the live accumulator equal the
+   sequence's events.raw, and the sensor-to-host clock offset estimated from the stamps;
 3. draw the event representations (count histogram, voxel grid bins, time surface) at one frame;
-4. run the edge student through the tracking runtime on every sequence and score it — `had eval`
-   (an untrained model unless --model names a checkpoint: the report says so);
-5. export the student to ONNX and run the same evaluation on ONNX Runtime — `had export`.
+4. export the default model (the shipped weights, else the untrained registry student: the
+   report says which) to ONNX and check ONNX Runtime against torch — `had export`;
+5. the main job: start the real tracker node on that ONNX file, replay the bags through DDS into
+   it and score its detections — `had replay` (results.json, per-sequence boxes, plots, node.log);
+   the same messages through the node's processing core without DDS (`--direct`) must give the
+   same boxes;
+6. an annotated animation (tracking.gif): frames, events, ground truth and the node's boxes.
 Everything lands in --out, and a summary is printed at the end.
 """
 from __future__ import annotations
@@ -18,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MODEL = "had_student_event_edge"
 
 
 def add_demo_parser(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.split("\n\n")[0] + " Steps: simulate, replay a bag, draw representations, track, score, export."
+    parser.description = __doc__.split("\n\n")[0] + " Steps: simulate, check a bag, representations, ONNX export, replay through the tracker node over DDS, animation."
     parser.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (default demo_out)")
     parser.add_argument("--sequences", type=int, default=2, metavar="N", help="synthetic sequences (default 2)")
     parser.add_argument("--frames", type=int, default=45, metavar="F", help="frames per sequence (default 45)")
@@ -30,8 +33,8 @@ def add_demo_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=346, help="sensor width (default 346, DAVIS346)")
     parser.add_argument("--height", type=int, default=260, help="sensor height (default 260)")
     parser.add_argument("--model", default=None,
-                        help="registry name or checkpoint of the student (default: the shipped weights "
-                             f"in had_ros/weights/, else the untrained {DEFAULT_MODEL})")
+                        help="registry name or checkpoint of the student (default: the package default, "
+                             "had_ros.tracking.factory.default_model())")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for inference (default 2)")
     parser.set_defaults(func=run_demo)
 
@@ -144,32 +147,68 @@ def draw_representations(seq_dir: Path, out_png: Path, frame_index: int | None =
             "voxel_abs_sum": float(np.abs(vox).sum()), "histogram_sum": float(hist.sum())}
 
 
+def annotated_gif(seq_dir: Path, boxes_file: Path, out_gif: Path, fps: float = 12.0, scale: int = 2) -> dict:
+    """An animation of one sequence: each frame with its window's events (ON red, OFF blue), the
+    ground-truth box (green) and the node's box (yellow), frame number and IoU."""
+    import cv2
+    import imageio.v2 as imageio
+
+    from had_ros.data.loaders import open_sequence
+    from had_ros.eval.metrics import box_iou
+    from had_ros.eval.runner import read_predictions
+
+    seq = open_sequence(seq_dir)
+    pred = read_predictions(boxes_file)
+    frames = []
+    for i in range(len(seq)):
+        img = np.ascontiguousarray(seq.frame(i)).astype(np.float32)
+        ev = seq.events_between(*seq.event_span(i))
+        on = ev.p.astype(bool)
+        for mask, color in ((on, (255, 40, 40)), (~on, (40, 80, 255))):  # half-transparent events
+            img[ev.y[mask], ev.x[mask]] = 0.5 * img[ev.y[mask], ev.x[mask]] + 0.5 * np.asarray(color, np.float32)
+        img = img.astype(np.uint8)
+        img = cv2.resize(img, (img.shape[1] * scale, img.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+        text = f"{seq.name} #{i}"
+        for box, color in ((None if seq.absent[i] else seq.groundtruth[i], (0, 230, 0)), (pred[i], (255, 255, 0))):
+            if box is None or not np.all(np.isfinite(box)):
+                continue
+            x, y, w, h = (float(v) * scale for v in box)
+            cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), color, 2)
+        if not seq.absent[i] and np.all(np.isfinite(pred[i])):
+            text += f"  IoU {float(box_iou(pred[i:i + 1], seq.groundtruth[i:i + 1])[0]):.2f}"
+        cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(img, "green: ground truth  yellow: tracker node", (6, img.shape[0] - 8),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+        frames.append(img)
+    out_gif.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimsave(out_gif, frames, duration=1.0 / fps, loop=0)
+    return {"sequence": seq.name, "frames": len(frames), "path": str(out_gif)}
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from had_ros.errors import HadError
+    from had_ros.tracking.factory import default_model
 
     if args.sequences < 1 or args.frames < 3:
         raise HadError(f"demo needs --sequences >= 1 and --frames >= 3, got {args.sequences} and {args.frames}")
-    if args.model is None:
-        from had_ros.tracking.factory import default_model
-
-        args.model = default_model()
-        print(f"model: {args.model} (the default: had_ros.tracking.factory.default_model)")
     out = Path(args.out)
     data = out / "data"
     started = time.perf_counter()
-    summary: dict = {"model": args.model}
+    model = args.model or default_model()
+    summary: dict = {"model": model}
+    print(f"model: {model}" + ("" if args.model else " (the default: had_ros.tracking.factory.default_model)"))
 
-    print("== 1/5 simulate: synthetic RGB + event sequences (had simulate)")
+    print("== 1/6 simulate: synthetic RGB + event sequences with rosbag2 copies (had simulate)")
     _had(["simulate", "--out", str(data), "--sequences", str(args.sequences), "--frames", str(args.frames),
           "--seed", str(args.seed), "--width", str(args.width), "--height", str(args.height),
           "--bag", "--overwrite"])
     seq_dirs = sorted(p for p in data.iterdir() if (p / "meta.json").is_file())
+    bags = [b for d in seq_dirs for b in sorted(d.glob("*.mcap"))]
+    if len(bags) != len(seq_dirs):
+        raise HadError(f"{data}: the simulator wrote {len(bags)} bags for {len(seq_dirs)} sequences")
 
-    print("\n== 2/5 replay: the first sequence's rosbag2 event packets, decoded packet by packet")
+    print("\n== 2/6 check the bag: the first sequence's event packets, decoded packet by packet")
     first = seq_dirs[0]
-    bags = sorted(first.glob("*.mcap"))
-    if not bags:
-        raise HadError(f"{first}: the simulator wrote no bag")
     replay = replay_bag(bags[0], first / "events.raw")
     summary["replay"] = replay
     print(f"{replay['packets']} packets, {replay['events']:,} events, {replay['lost_packets']} lost, "
@@ -178,35 +217,55 @@ def run_demo(args: argparse.Namespace) -> int:
     if not replay["matches_events_raw"]:
         raise HadError("replayed bag events differ from events.raw")
 
-    print("\n== 3/5 representations")
+    print("\n== 3/6 representations")
     summary["representations"] = draw_representations(first, out / "representations.png")
     print(f"wrote {out / 'representations.png'}")
 
-    print(f"\n== 4/5 track and score: {args.model} on torch (had eval)")
-    _had(["eval", "--dataset", str(data), "--model", args.model, "--out", str(out / "eval_torch"),
-          "--attributes", "--threads", str(args.threads)])
-
-    print("\n== 5/5 export to ONNX and score on ONNX Runtime (had export, had eval --backend onnx)")
+    print(f"\n== 4/6 export the default model to ONNX and check ONNX Runtime against torch (had export)")
     onnx_path = out / "student.onnx"
-    _had(["export", "--model", args.model, "--out", str(onnx_path)])
-    _had(["eval", "--dataset", str(data), "--model", str(onnx_path), "--backend", "onnx",
-          "--out", str(out / "eval_onnx"), "--threads", str(args.threads)])
+    _had(["export", "--model", model, "--out", str(onnx_path)])
 
-    for name in ("eval_torch", "eval_onnx"):
-        res = json.loads((out / name / "results.json").read_text())
-        summary[name] = {k: res.get(k) for k in ("overall", "trained", "latency_ms", "fps") if k in res}
+    print("\n== 5/6 the tracker node: replay the bags through DDS into the real node (had replay), "
+          "and the same messages into its processing core without DDS (--direct)")
+    node_args = ["--model", str(onnx_path), "--backend", "onnx", "--threads", str(args.threads)]
+    _had(["replay", *map(str, bags), "--out", str(out), "--as-fast-as-possible", *node_args])
+    _had(["replay", *map(str, bags), "--out", str(out / "direct"), "--direct", *node_args])
+    from had_ros.eval.runner import read_predictions
+
+    diffs = []
+    for d in seq_dirs:
+        a, b = read_predictions(out / f"{d.name}.txt"), read_predictions(out / "direct" / f"{d.name}.txt")
+        both = np.isfinite(a).all(1) & np.isfinite(b).all(1)
+        diffs.append(float(np.abs(a[both] - b[both]).max()) if both.any() else 0.0)
+        diffs.append(0.0 if (np.isfinite(a).all(1) == np.isfinite(b).all(1)).all() else float("inf"))
+    summary["dds_vs_direct_max_px"] = max(diffs)
+
+    print("\n== 6/6 annotated animation")
+    summary["animation"] = annotated_gif(first, out / f"{first.name}.txt", out / "tracking.gif")
+    print(f"wrote {out / 'tracking.gif'}")
+
+    res = json.loads((out / "results.json").read_text())
+    summary["results"] = {k: res.get(k) for k in ("trained", "overall", "speed")}
+    summary["node"] = {k: res["replay"].get(k) for k in ("e2e_latency_ms", "node_latency_ms", "frames_dropped",
+                                                         "packets_lost", "windows_incomplete", "images",
+                                                         "images_with_box", "detections_received")}
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
 
+    overall = res.get("overall", {})
+    lat = res["replay"].get("e2e_latency_ms") or {}
     print("\n== demo summary")
-    for name in ("eval_torch", "eval_onnx"):
-        overall = summary[name].get("overall", {})
-        print(f"{name}: success AUC {overall.get('success_auc', float('nan')):.1f}  "
-              f"P@20 {overall.get('precision_20', float('nan')):.1f}  "
-              f"NP@0.2 {overall.get('norm_precision_20', float('nan')):.1f}  "
-              f"(trained: {summary[name].get('trained')}; pytracking rules: absent frames count as "
-              "misses, docs/evaluation.md)")
-    print(f"outputs in {out}/: data/ (sequences, bags, previews), representations.png, eval_torch/ and "
-          f"eval_onnx/ (per-sequence boxes, results.json, plots/), student.onnx, summary.json "
+    trained = "trained" if res.get("trained") else "UNTRAINED: random weights, the scores measure the pipeline, not the method"
+    print(f"model: {res.get('model')} ({trained})")
+    print(f"tracker node over DDS: {res['replay'].get('detections_received')}/{res['replay']['images']} images answered, "
+          f"{res['replay']['frames_dropped']} frames dropped, {res['replay']['packets_lost']} packets lost; "
+          f"end-to-end latency p50 {lat.get('p50', float('nan')):.1f} ms, p99 {lat.get('p99', float('nan')):.1f} ms "
+          f"(lock-step replay on this machine)")
+    print(f"success AUC {overall.get('success_auc') or float('nan'):.1f}  P@20 {overall.get('precision_20') or float('nan'):.1f}  "
+          f"NP@0.2 {overall.get('norm_precision_20') or float('nan'):.1f}  (pytracking rules: absent frames count "
+          "as misses, docs/evaluation.md)")
+    print(f"DDS vs direct core: boxes differ by at most {summary['dds_vs_direct_max_px']:.3g} px")
+    print(f"outputs in {out}/: results.json, <sequence>.txt, plots/ (success, precision, latency), tracking.gif, "
+          f"representations.png, student.onnx, node.log, direct/, data/ (sequences and bags), summary.json "
           f"[{summary['seconds']} s]")
     return 0

@@ -22,8 +22,10 @@ def test_full_ament_build_installs_code_and_messages(tmp_path):
     for name in ("CMakeLists.txt", "package.xml"):
         src.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, src / name)
-    for name in ("msg", "had_ros", "interfaces/cmake"):
+    for name in ("msg", "had_ros", "interfaces/cmake", "launch", "config"):
         shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    (src / "scripts").mkdir()
+    shutil.copy2(ROOT / "scripts" / "tracker_node", src / "scripts" / "tracker_node")
     env = dict(os.environ)
     env["AMENT_PREFIX_PATH"] = f"{venv}"
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
@@ -40,3 +42,14 @@ def test_full_ament_build_installs_code_and_messages(tmp_path):
     assert (pkg / "msg" / "_tracker_state.py").is_file()
     assert (prefix / "share" / "had_ros" / "package.xml").is_file()
     assert (prefix / "share" / "had_ros" / "msg" / "TrackerState.msg").is_file()
+    # launch files, parameters and the RViz layout in share/, the node where `ros2 run` looks
+    share = prefix / "share" / "had_ros"
+    for rel in ("launch/tracker.launch.py", "config/tracker.yaml", "config/had_ros.rviz"):
+        assert (share / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+    exe = prefix / "lib" / "had_ros" / "tracker_node"
+    assert exe.is_file() and os.access(exe, os.X_OK)
+    # the installed node runs from the installed package and refuses a bad parameter with a reason
+    env["PYTHONPATH"] = str(site)
+    out = subprocess.run([sys.executable, str(exe), "--ros-args", "-p", "queue_size:=0"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "queue_size" in out.stderr, out.stderr[-2000:]

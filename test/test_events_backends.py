@@ -47,6 +47,18 @@ def assert_same_decoding(buf: bytes, cuts, width: int, height: int) -> None:
     assert fast.time_us == ref.time_us
 
 
+def assert_same_on_both_kernels(buf: bytes, cuts, width: int, height: int) -> None:
+    """assert_same_decoding with each EVT3 kernel forced for every packet (Evt3Decoder picks
+    evt3_decode or evt3_decode_vectors per packet from its content)."""
+    original = (_kernels.evt3_decode, _kernels.evt3_decode_vectors)
+    for forced in original:
+        _kernels.evt3_decode = _kernels.evt3_decode_vectors = forced
+        try:
+            assert_same_decoding(buf, cuts, width, height)
+        finally:
+            _kernels.evt3_decode, _kernels.evt3_decode_vectors = original
+
+
 # -- EVT3 ----------------------------------------------------------------------------------------
 @SETTINGS
 @given(ev=sensor_events(max_n=120), vectorize=st.booleans(), cuts=st.lists(st.integers(0, 2000), max_size=6),
@@ -78,13 +90,23 @@ def test_both_evt3_kernels_agree_with_the_numpy_path(ws, cuts, width, height):
     # Evt3Decoder picks evt3_decode (streams of ADDR_X) or evt3_decode_vectors (streams of vector
     # words) per packet; each alone must give the numpy path's packets, counters and state.
     buf = words(TH(0), *[(t << 12) | v for t, v in ws])
-    for forced in (_kernels.evt3_decode, _kernels.evt3_decode_vectors):
-        original = (_kernels.evt3_decode, _kernels.evt3_decode_vectors)
-        _kernels.evt3_decode = _kernels.evt3_decode_vectors = forced
-        try:
-            assert_same_decoding(buf, cuts, width, height)
-        finally:
-            _kernels.evt3_decode, _kernels.evt3_decode_vectors = original
+    assert_same_on_both_kernels(buf, cuts, width, height)
+
+
+@SETTINGS
+@given(groups=st.lists(st.tuples(st.integers(0, 2047), st.integers(0, 1), st.integers(0, 0xFFF), st.integers(0, 0xFFF),
+                                 st.integers(0, 0xFF), st.integers(0, 3), st.integers(0, 60)), max_size=40),
+       cuts=st.lists(st.integers(0, 600), max_size=4), width=st.integers(1, 300), height=st.integers(1, 64))
+def test_32_pixel_vector_groups_decode_alike_on_every_path(groups, cuts, width, height):
+    # IMX636 streams send 32-pixel vectors as VECT_BASE_X, VECT_12, VECT_12, VECT_8, which
+    # evt3_decode takes in one step: bases near and past the right edge, rows outside, time steps
+    # back (re-stamped), single ADDR_X between groups, cuts through a group.
+    ws = [TH(0)]
+    for base, pol, m1, m2, m3, extra, y in groups:
+        ws += [TL(extra * 7 % 50), Y(y), BASE(base, pol), V12(m1), V12(m2), V8(m3)]
+        ws += [X((base + k) % 2048) for k in range(extra)]
+    buf = words(*ws)
+    assert_same_on_both_kernels(buf, cuts, width, height)
 
 
 def test_evt3_paths_agree_across_rollovers_and_numpy_chunks(monkeypatch):

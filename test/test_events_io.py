@@ -202,3 +202,16 @@ def test_large_files_are_read_by_time_window_in_bounded_memory(tmp_path, suffix)
     assert peak < 13 * n / 4, peak
     part = read_events(path, t0=int(ev.t[n // 2]), t1=int(ev.t[n // 2]) + window)
     assert part.equals(ev.time_window(int(ev.t[n // 2]), int(ev.t[n // 2]) + window))
+
+
+def test_windows_from_a_start_time_and_a_window_refusal(tmp_path):
+    from had_ros.events.io import iter_windows
+
+    ev = make_events(3000, seed=6)
+    path = tmp_path / "w.raw"
+    write_raw(path, ev)
+    start = int(ev.t[1500])
+    got = list(iter_windows(path, 100_000_000, t_start=start, chunk_bytes=512))
+    assert got[0][0] == start and Events.concatenate([w for _, w in got]).equals(ev.time_window(start, 1 << 62))
+    with pytest.raises(EventFileError, match="window must be > 0"):
+        list(iter_windows(path, 0))

@@ -7,6 +7,7 @@ import importlib
 BENCHES = {
     "events": ("had_ros.bench.events", "EVT3 decoding vs the evt3/expelliarmus packages; voxel grids"),
     "models": ("had_ros.bench.models", "edge student vs base teacher, torch and ONNX Runtime, batch 1"),
+    "node": ("had_ros.bench.node", "the tracker node under a live stream over DDS vs its core without DDS"),
 }
 
 

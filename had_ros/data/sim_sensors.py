@@ -92,20 +92,26 @@ def _profiles() -> dict:
     return json.loads(PROFILE_FILE.read_text())
 
 
-def sensor_profile(name: str = DEFAULT_SENSOR) -> EventSensorParams:
-    """The named profile of sensor_profiles.json as EventSensorParams (unnamed fields: defaults)."""
-    profiles = _profiles()
-    if name not in sensor_names():
-        raise ValueError(f"unknown sensor {name!r}: expected one of {', '.join(sensor_names())}")
-    known = {f.name: f.type for f in fields(EventSensorParams)}
+def _from_profile(cls, entries: dict, what: str, name: str):
+    """A params dataclass from one profile of sensor_profiles.json: {field: {"value", "source"}};
+    fields it does not name keep their defaults, *_ns values are whole nanoseconds."""
+    known = {f.name for f in fields(cls)}
     values = {}
-    for key, entry in profiles[name].items():
+    for key, entry in entries.items():
         if key.startswith("_"):
             continue
         if key not in known:
-            raise ValueError(f"{PROFILE_FILE.name}: profile {name!r} has unknown parameter {key!r}")
-        values[key] = int(entry["value"]) if key == "refractory_ns" else float(entry["value"])
-    return replace(EventSensorParams(), name=name, **values)
+            raise ValueError(f"{PROFILE_FILE.name}: {what} {name!r} has unknown parameter {key!r}")
+        v = entry["value"]
+        values[key] = v if isinstance(v, str) else (int(v) if key.endswith("_ns") else float(v))
+    return replace(cls(), name=name, **values)
+
+
+def sensor_profile(name: str = DEFAULT_SENSOR) -> EventSensorParams:
+    """The named profile of sensor_profiles.json as EventSensorParams (unnamed fields: defaults)."""
+    if name not in sensor_names():
+        raise ValueError(f"unknown sensor {name!r}: expected one of {', '.join(sensor_names())}")
+    return _from_profile(EventSensorParams, _profiles()[name], "profile", name)
 
 
 def profile_sources(name: str) -> dict:
@@ -118,12 +124,18 @@ _LAG_TOL = np.float32(0.005)  # a lagging pixel is settled when within this of i
 
 def _lowpass(y0: np.ndarray, u0: np.ndarray, u1: np.ndarray, omega: np.ndarray, dt: float) -> np.ndarray:
     """First-order low-pass y' = omega (u - y) over dt, exact for an input going linearly from u0
-    to u1 (so the output does not depend on where the render samples fall, only on the input)."""
-    dt32 = np.float32(dt)
-    e = np.exp(-omega * dt32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lag = np.where(omega * dt32 > 1e-6, (u1 - u0) / (omega * dt32), 0.0).astype(np.float32)  # slope x tau
-    return u1 - lag + (y0 - u0 + lag) * e
+    to u1 (so the output does not depend on where the render samples fall, only on the input).
+    omega > 0 (the photocurrent floor keeps it so)."""
+    x = omega * np.float32(dt)
+    e = np.exp(-x)
+    lag = u1 - u0
+    lag /= x  # input slope x time constant
+    out = y0 - u0
+    out += lag
+    out *= e
+    out += u1
+    out -= lag
+    return out
 
 
 class EventSensor:
@@ -155,24 +167,30 @@ class EventSensor:
         if params.hot_pixel_fraction > 0:
             hot = rng.random(n) < params.hot_pixel_fraction
             rate[hot] = params.hot_pixel_rate_hz * np.exp(0.5 * rng.standard_normal(int(hot.sum())))
-        self.leak_slope = rate * self.c_on.reshape(-1) * 1e-9  # log units per ns, flat float64
+        # log units per ns, flat; float32 as the reference (17 log units after 3 s of a hot pixel: ample)
+        self.leak_slope = (rate * self.c_on.reshape(-1) * 1e-9).astype(np.float32)
         self._leaky = bool(np.any(rate > 0))
         self.L_in = np.zeros(shape, np.float32)   # log of the last rendered radiance
         self.L = np.zeros(shape, np.float32)      # photoreceptor output (filtered log intensity)
         self.omega = np.zeros(shape, np.float32)  # photoreceptor angular cutoff, rad/ns
-        self.ref = np.zeros(shape, np.float64)
+        self.ref = np.zeros(shape, np.float32)
         self.last_t = np.full(n, -np.inf)
         self.pending = np.empty(0, np.int64)  # pixels still over threshold (delayed by refractoriness)
         self.lagging = np.empty(0, np.int64)  # pixels whose photoreceptor has not caught up
+        self._flag = np.zeros(n, bool)
+        self._all = np.arange(n, dtype=np.int64)
         self.t_prev = 0
 
     def log_intensity(self, radiance: np.ndarray) -> np.ndarray:
         return np.log(radiance + np.float32(self.params.dark_level))
 
     def _cutoff(self, radiance: np.ndarray) -> np.ndarray:
+        """Angular cutoff (rad/ns): 2 pi / (1 / (k I) + 1 / f_max) = 2 pi f_max I / (I + f_max / k)."""
         p = self.params
-        f = 1.0 / (1.0 / (p.bandwidth_hz_per_radiance * (radiance + p.dark_level)) + 1.0 / p.max_bandwidth_hz)
-        return (2e-9 * np.pi * f).astype(np.float32)
+        r = radiance + np.float32(p.dark_level)
+        om = r * np.float32(2e-9 * np.pi * p.max_bandwidth_hz)
+        om /= r + np.float32(p.max_bandwidth_hz / p.bandwidth_hz_per_radiance)
+        return om
 
     def reset(self, radiance: np.ndarray, t_ns: int) -> None:
         """Start from a scene, as after an unknown history: references sit inside the no-fire band
@@ -187,7 +205,7 @@ class EventSensor:
             offset = (self._phase + np.float32(0.5)) * self.c_on
         else:
             offset = -self._phase * self._c_low
-        self.ref = (L - offset).astype(np.float64) - self.leak_slope.reshape(L.shape) * float(t_ns)
+        self.ref = (L - offset - self.leak_slope.reshape(L.shape) * np.float32(t_ns)).astype(np.float32)
         self.last_t[:] = -np.inf
         self.pending = np.empty(0, np.int64)
         self.lagging = np.empty(0, np.int64)
@@ -289,6 +307,7 @@ class EventSensor:
         parts_idx, parts_L0, parts_L1 = [], [], []
         settling = []
         box = x1 > x0 and y1 > y0
+        full = (x1 - x0, y1 - y0) == (W, H)
         if box:
             rad = radiance if region is not None else radiance[y0:y1, x0:x1]
             Lin_box = self.log_intensity(rad)
@@ -302,12 +321,15 @@ class EventSensor:
             self.L_in[y0:y1, x0:x1] = Lin_box
             self.L[y0:y1, x0:x1] = L1_box
             bw = x1 - x0
-            ref_box = self.ref[y0:y1, x0:x1]
-            sig1 = L1_box.astype(np.float64)
+            d = L1_box.copy()
             if self._leaky:
-                sig1 = sig1 + self.leak_slope.reshape(H, W)[y0:y1, x0:x1] * (t0 + dt)
-            hit = np.flatnonzero(np.abs(sig1 - ref_box) >= self._c_low[y0:y1, x0:x1])
-            if lag:
+                d += self.leak_slope.reshape(H, W)[y0:y1, x0:x1] * np.float32(t0 + dt)
+            d -= self.ref[y0:y1, x0:x1]
+            np.abs(d, out=d)
+            hit = np.flatnonzero(d >= self._c_low[y0:y1, x0:x1])
+            if lag and full:
+                settling.append(self._all)  # a whole-image step: every pixel may still settle
+            elif lag:
                 still = np.flatnonzero(np.abs(Lin_box - L1_box) > _LAG_TOL)
                 settling.append((still // bw + y0) * W + (still % bw + x0))
             cand = (hit // bw + y0) * W + (hit % bw + x0)
@@ -315,12 +337,15 @@ class EventSensor:
             parts_L0.append(L0_box.reshape(-1)[hit])
             parts_L1.append(L1_box.reshape(-1)[hit])
         # Pixels outside the box that are still settling or have delayed events.
-        if box and (x1 - x0, y1 - y0) == (W, H):
+        if full:
             extra = np.empty(0, np.int64)  # the box is the whole image: everything was looked at
         else:
             extra = np.concatenate([self.lagging, self.pending]) if self.pending.size else self.lagging
         if extra.size:
-            extra = np.unique(extra)
+            # Deduplicate (a pixel may be lagging and pending) with a flag array: cheaper than a sort.
+            self._flag[extra] = True
+            extra = np.flatnonzero(self._flag)
+            self._flag[extra] = False
             if box:
                 px, py = extra % W, extra // W
                 extra = extra[(px < x0) | (px >= x1) | (py < y0) | (py >= y1)]
@@ -473,16 +498,7 @@ def frame_camera_profile(name: str) -> RgbCameraParams:
     cams = _profiles().get("frame_cameras", {})
     if name not in cams:
         raise ValueError(f"unknown frame camera {name!r}: expected one of {', '.join(cams)}")
-    known = {f.name for f in fields(RgbCameraParams)}
-    values = {}
-    for key, entry in cams[name].items():
-        if key.startswith("_"):
-            continue
-        if key not in known:
-            raise ValueError(f"{PROFILE_FILE.name}: frame camera {name!r} has unknown parameter {key!r}")
-        v = entry["value"]
-        values[key] = v if isinstance(v, str) else (int(v) if key.endswith("_ns") else float(v))
-    return replace(RgbCameraParams(), name=name, **values)
+    return _from_profile(RgbCameraParams, cams[name], "frame camera", name)
 
 
 class FrameCamera:

@@ -50,7 +50,7 @@ class SimConfig:
     # Event renders: render_rate is the mean rate; each render period is split so nothing moves more
     # than max_step_px between two renders, and every render time is drawn at random inside its slot
     # (so neither the render rate nor its harmonics show in the event-rate spectrum).
-    max_step_px: float = 1.0
+    max_step_px: float = 2.0
     max_substeps: int = 8
     # Renders averaged into one exposure are spaced so nothing moves more than this many pixels
     # between two of them (the blur is then as smooth as at the full render rate, for less work).

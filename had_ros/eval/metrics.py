@@ -1,6 +1,6 @@
 """One-pass-evaluation (OTB-style) metrics: success (IoU) and precision (center error) curves.
 
-The protocol (the one RGB-E papers report, see DESIGN.md and docs/evaluation.md), made exact. It
+The protocol (the one RGB-E papers report, see docs/DESIGN.md and docs/evaluation.md), made exact. It
 follows pytracking's ``extract_results`` with its defaults (LaSOT-line MATLAB toolkits drop absent
 frames instead: ``exclude_absent=True``):
 

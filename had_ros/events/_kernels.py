@@ -46,6 +46,14 @@ def _inline(fn):
 
 
 @intrinsic
+def _ctz(typingctx, x):
+    """LLVM's cttz (tzcnt): the index of the lowest set bit (x != 0)."""
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], context.get_constant(numba.types.boolean, True))
+    return x(x), codegen
+
+
+@intrinsic
 def _popcount(typingctx, x):
     """LLVM's ctpop (popcnt): one instruction, and the counting loop still vectorises."""
     def codegen(context, builder, signature, args):
@@ -203,7 +211,9 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
     h_ok = np.uint64(height if in_time else 0)
     t_ns = (cur if in_time else t_max) * 1000  # the time an event kept now gets
     n_mark = n
-    for j in range(i, nw):
+    j = i - 1
+    while j + 1 < nw:
+        j += 1
         w = np.int64(words[j])
         typ = w >> 12
         v = w & 0xFFF
@@ -233,6 +243,26 @@ def evt3_decode(words, state, width, height, x_out, y_out, t_out, p_out, trig_ou
         elif typ == VECT_BASE_X:
             base = v & 0x7FF
             pol = v >> 11
+            # IMX636 sends a 32-pixel vector as VECT_BASE_X, VECT_12, VECT_12, VECT_8: one step
+            if (j + 3 < nw and (words[j + 1] >> 12) == VECT_12 and (words[j + 2] >> 12) == VECT_12
+                    and (words[j + 3] >> 12) == VECT_8):
+                m = ((np.int64(words[j + 1]) & 0xFFF) | ((np.int64(words[j + 2]) & 0xFFF) << 12)
+                     | ((np.int64(words[j + 3]) & 0xFF) << 24))
+                if m != 0:
+                    if in_time and 0 <= y < height and 0 <= base <= width - 32:
+                        while m != 0:
+                            b = _ctz(m)
+                            x_out[n] = base + b
+                            y_out[n] = y
+                            t_out[n] = t_ns
+                            p_out[n] = pol
+                            n += np.uint64(1)
+                            m &= m - 1
+                    else:
+                        n = _vector_checked(m, 32, base, y, pol, t_ns, not in_time, width, height,
+                                            x_out, y_out, t_out, p_out, n, state)
+                base += 32
+                j += 3
         elif typ == VECT_12:  # (the two vector branches stay apart: a constant step unrolls)
             if v != 0:
                 if in_time and 0 <= y < height and 0 <= base <= width - 12:

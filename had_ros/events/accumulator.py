@@ -46,7 +46,7 @@ class EventAccumulator:
         self._x, self._y, self._t, self._p = self._allocate(min(self.INITIAL_CAPACITY, 2 * self.max_events))
         self._start = 0
         self._end = 0
-        self._offsets: deque[int] = deque(maxlen=int(offset_window))
+        self._offsets: deque[tuple[int, int]] = deque(maxlen=int(offset_window))  # (sample, host stamp)
         self.dropped_overflow = 0
         self.expired = 0
         self.dropped_late = 0
@@ -68,7 +68,15 @@ class EventAccumulator:
     @property
     def offset_ns(self) -> int | None:
         """Estimated host_time - sensor_time (ns); None until a packet came with a host stamp."""
-        return min(self._offsets) if self._offsets else None
+        return min(s for s, _ in self._offsets) if self._offsets else None
+
+    def offset_at(self, host_stamp_ns: int) -> int | None:
+        """The estimate as it stood at ``host_stamp_ns``: the minimum over the kept packets stamped
+        at or before it (None if there is none). A consumer pairing a message stamped then gets the
+        same offset however late the newer packets arrived."""
+        t = int(host_stamp_ns)
+        samples = [s for s, st in self._offsets if st <= t]
+        return min(samples) if samples else None
 
     def to_host_time(self, t_sensor_ns: int) -> int | None:
         off = self.offset_ns
@@ -92,7 +100,7 @@ class EventAccumulator:
             )
         n = len(events)
         if n and host_stamp_ns is not None:
-            self._offsets.append(int(host_stamp_ns) - int(events.t[-1]))
+            self._offsets.append((int(host_stamp_ns) - int(events.t[-1]), int(host_stamp_ns)))
         if not n:
             return
         self.pushed += n

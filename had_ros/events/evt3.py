@@ -315,7 +315,7 @@ class Evt3Decoder(StreamDecoder):
 
     def _make(self, x, y, t, p) -> Events:
         self.stats["events"] += len(t)
-        return Events(x, y, t, p, self.width, self.height)
+        return Events._trusted(x, y, t, p, self.width, self.height)
 
     def _keep_valid(self, x, y, t, p) -> Events:
         """Drop (and count) events outside the sensor or before any y/base; stamp kept events

@@ -4,7 +4,7 @@ The one place these facts live; the numpy decoder and encoder (evt3.py) and the 
 (_kernels.py) both import them from here. This module imports nothing of had_ros, so no import
 cycle runs through it.
 
-The stream is little-endian 16-bit words, type in bits 15..12 (../shared/DESIGN.md, and Prophesee's
+The stream is little-endian 16-bit words, type in bits 15..12 (docs/DESIGN.md, and Prophesee's
 "EVT 3.0 Format" page). Time in µs = (rollovers << 24) | (TIME_HIGH << 12) | TIME_LOW.
 """
 from __future__ import annotations

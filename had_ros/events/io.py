@@ -22,6 +22,7 @@ OWN_FORMAT = "had_events/1"
 AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
 _CHUNK_BYTES = 1 << 25  # decode .raw files 32 MiB at a time to bound peak memory
 _HEADER_LIMIT = 1 << 20
+_T_END = (1 << 63) - 1  # after every event time (ns)
 
 
 # -- Prophesee .raw ------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ def read_raw(path: str | os.PathLike, with_triggers: bool = False, stats: dict |
     parts, triggers = [], []
     width = height = None
     lo = -(1 << 63) if t0 is None else int(t0)
-    hi = (1 << 63) - 1 if t1 is None else int(t1)
+    hi = _T_END if t1 is None else int(t1)
     for events, trig in iter_raw(path, stats=stats):
         width, height = events.width, events.height
         if len(events) and events.t[0] >= hi:
@@ -227,18 +228,18 @@ def iter_windows(path: str | os.PathLike, window_ns: int, t_start: int | None = 
         if start is None:
             start = int(chunk.t[0])
         pending.append(chunk)
-        buf = Events.concatenate(pending)
+        buf = Events.concatenate(pending).time_window(start, _T_END)  # nothing before the window kept
         while len(buf) and buf.t[-1] >= start + window_ns:  # the window [start, start + w) is complete
             yield start, buf.time_window(start, start + window_ns)
             start += window_ns
-            buf = buf.time_window(start, (1 << 63) - 1)
+            buf = buf.time_window(start, _T_END)
         pending = [buf]
     if start is not None and pending and len(pending[0]):
         buf = pending[0]
         while len(buf):
             yield start, buf.time_window(start, start + window_ns)
             start += window_ns
-            buf = buf.time_window(start, (1 << 63) - 1)
+            buf = buf.time_window(start, _T_END)
 
 
 def _event_chunks(path: Path, chunk_bytes: int):
@@ -337,7 +338,7 @@ def read_events(path: str | os.PathLike, t0: int | None = None, t1: int | None =
     events = read_own(path)
     if t0 is None and t1 is None:
         return events
-    return events.time_window(-(1 << 63) if t0 is None else int(t0), (1 << 63) - 1 if t1 is None else int(t1))
+    return events.time_window(-(1 << 63) if t0 is None else int(t0), _T_END if t1 is None else int(t1))
 
 
 def _kind(path: Path) -> str:

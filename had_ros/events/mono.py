@@ -1,4 +1,4 @@
-"""The 64-bit 'mono' and 'trigger' encodings of event_camera_msgs (see ../shared/DESIGN.md).
+"""The 64-bit 'mono' and 'trigger' encodings of event_camera_msgs (see docs/DESIGN.md).
 
 mono: little-endian uint64 per event, bits 0-31 dt ns (t = time_base + dt), bits 32-47 x,
 bits 48-62 y, bit 63 polarity. trigger: bits 0-31 dt ns, bit 63 edge.
