@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("had_ros.tracking.cli", "parameters, FLOPs and latency of a model per backend"),
     "bench": ("had_ros.bench.cli", "speed benchmarks (events, models) with ratios to baselines"),
     "demo": ("had_ros.demo", "the built-in end-to-end demo (no dataset needed)"),
+    "train": ("had_ros.train.cli", "train a tracker with the tracking losses (YAML config)"),
+    "distill": ("had_ros.train.cli", "distill a student from a frozen teacher (HAD terms)"),
+    "pairs": ("had_ros.train.cli", "render training pairs into cached shards"),
     "replay": ("had_ros.ros.replay", "replay a rosbag2 through the tracker node and score it"),
 }
 

@@ -196,6 +196,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     model = args.model or default_model()
     summary: dict = {"model": model}
+    print(f"model: {model}" + ("" if args.model else " (the default: had_ros.tracking.factory.default_model)"))
 
     print("== 1/6 simulate: synthetic RGB + event sequences with rosbag2 copies (had simulate)")
     _had(["simulate", "--out", str(data), "--sequences", str(args.sequences), "--frames", str(args.frames),

@@ -25,7 +25,12 @@ def test_demo_runs_the_node_over_dds_and_writes_its_outputs(tmp_path, capsys):
     res = json.loads((out / "results.json").read_text())
     assert set(res["sequences"]) == {"sim_0000", "sim_0001"}
     assert 0.0 <= res["overall"]["success_auc"] <= 100.0
-    assert res["trained"] is False  # the untrained registry student until weights ship, said so
+    # the default model: the shipped weights (trained, as their record says), else the untrained
+    # registry student, said so
+    from had_ros.tracking.factory import default_model
+
+    assert summary["model"] == default_model()
+    assert res["trained"] is default_model().endswith(".safetensors")
     rep = res["replay"]
     assert rep["mode"] == "dds" and rep["images"] == 12 and rep["detections_received"] == 12
     assert rep["frames_dropped"] == 0 and rep["e2e_latency_ms"]["p50"] > 0

@@ -154,7 +154,9 @@ def test_checkpoint_on_onnx_counts_as_trained_and_max_frames_truncates(dataset, 
     from had_ros.models import create_model, save_checkpoint
 
     ckpt = tmp_path / "ckpt"
-    save_checkpoint(create_model("had_student_event_edge", depth=1, init_seed=0), ckpt)
+    # "trained" is read from the checkpoint's training record (had train writes it), not guessed
+    save_checkpoint(create_model("had_student_event_edge", depth=1, init_seed=0,
+                                 extra={"training": {"trained": True, "steps": 1}}), ckpt)
     out = tmp_path / "out"
     rc = main(["eval", "--dataset", str(dataset), "--model", str(ckpt), "--out", str(out),
                "--sequences", "slide", "--max-frames", "3", "--no-progress",

@@ -98,7 +98,8 @@ def test_sidecar_and_read_onnx_config(student, tmp_path):
 
 
 def test_cli_export_ok_writes_files_and_reports_errors(student, tmp_path, capsys):
-    save_checkpoint(student, tmp_path / "ckpt")
+    student.config = student.config.replace(extra={"training": {"trained": True, "steps": 1}})
+    save_checkpoint(student, tmp_path / "ckpt")  # trained, as its training record says
     out = tmp_path / "exp" / "student.onnx"
     rc = main(["export", "--model", str(tmp_path / "ckpt"), "--out", str(out)])
     text = capsys.readouterr().out

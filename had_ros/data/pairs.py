@@ -13,6 +13,8 @@ One sample (every value a torch tensor; sizes are the defaults):
   (search_size // patch cells), peak exactly 1 at the cell holding the centre (what a focal loss
   counts as positive), sigma = a sixth of the box's geometric side in cells, at least half a cell.
 - ``frames`` (3,) int64: sequence index, template frame, search frame (for debugging).
+- ``search_events_sub`` (K, B, 256, 256), only with ``sub_windows = K > 0``: the search crop's event
+  window cut into K equal, time-ordered sub-windows, each its own voxel grid (temporal distillation).
 
 Sampling: a sequence uniformly among those with a present frame, the search frame uniformly among
 its present frames, the template frame among present frames at most ``max_gap`` frames away.
@@ -37,19 +39,29 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from had_ros.data.crops import (CropTransform, apply_crop, crop_events_voxel, crop_transform,
                                 normalized_cxcywh)
 from had_ros.errors import DatasetError
+from had_ros.models.config import ModelConfig
+
+# The geometry defaults are the model config's: ModelConfig owns sizes, patch, bins, crop factors and
+# the event window; PairConfig.for_model copies them from the model being trained.
+_GEOMETRY = ModelConfig()
 
 
 @dataclass(frozen=True)
 class PairConfig:
-    """Sizes and augmentation of training pairs (defaults follow OSTrack / CEUTrack)."""
+    """Sizes and augmentation of training pairs (augmentation defaults follow OSTrack / CEUTrack).
 
-    template_factor: float = 2.0
-    search_factor: float = 4.0
-    template_size: int = 128
-    search_size: int = 256
-    patch: int = 16                    # center_map cells = search_size // patch
-    bins: int = 5
-    event_window_ns: int | None = None  # None: the frame interval
+    Build it with :meth:`for_model` so the geometry is the model's; the field defaults are those of
+    the default ModelConfig."""
+
+    template_factor: float = _GEOMETRY.template_factor
+    search_factor: float = _GEOMETRY.search_factor
+    template_size: int = _GEOMETRY.template_size
+    search_size: int = _GEOMETRY.search_size
+    patch: int = _GEOMETRY.patch_size   # center_map cells = search_size // patch
+    bins: int = _GEOMETRY.event_bins
+    event_window_ns: int | None = _GEOMETRY.event_window_ns  # None: the frame interval
+    sub_windows: int = 0                # > 0: also ``search_events_sub`` (K, bins, S, S), see below
+    needs_rgb: bool = True              # the model reads RGB: refuse sequences without real frames
     max_gap: int = 100
     template_scale_jitter: float = 0.0
     template_center_jitter: float = 0.0
@@ -59,6 +71,21 @@ class PairConfig:
     brightness: float = 0.2
     contrast: float = 0.2
     gray_prob: float = 0.05
+
+    @classmethod
+    def for_model(cls, model: ModelConfig, **augmentation) -> "PairConfig":
+        """Pairs shaped for ``model``: its crop factors, sizes, patch, bins and event window;
+        ``augmentation`` sets the other fields (sub_windows, jitters, flips, ...)."""
+        geometry = {"template_factor": float(model.template_factor),
+                    "search_factor": float(model.search_factor),
+                    "template_size": model.template_size, "search_size": model.search_size,
+                    "patch": model.patch_size, "bins": model.event_bins,
+                    "event_window_ns": model.event_window_ns, "needs_rgb": model.uses_rgb}
+        clash = sorted(set(geometry) & set(augmentation))
+        if clash:
+            raise DatasetError(f"PairConfig.for_model: {clash} come from the model config, not from "
+                               "the pair options; change them in the model config")
+        return cls(**geometry, **augmentation)
 
     def without_augmentation(self) -> "PairConfig":
         """The same sizes with every jitter, flip and photometric change switched off."""
@@ -135,9 +162,15 @@ class PairDataset(Dataset):
                 f"training pairs need events, but sequences {', '.join(no_events[:5])} have none "
                 "(e.g. VisEvent without its .aedat4)"
             )
+        no_rgb = [s.name for s in self.sequences if self.config.needs_rgb and not getattr(s, "has_rgb", True)]
+        if no_rgb:
+            raise DatasetError(
+                f"the model uses RGB, but sequences {', '.join(no_rgb[:5])} have no RGB frames "
+                "(e.g. EventVOT's img/ are event renderings); train an event-only model on them")
         # present frames with a usable box, per sequence
         self._present = []
         for s in self.sequences:
+            getattr(s, "frame_times", None)  # resolving frame times may trim a sequence (AEDAT4)
             gt = np.asarray(s.groundtruth)
             ok = ~np.asarray(s.absent) & np.all(np.isfinite(gt), axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
             self._present.append(np.flatnonzero(ok))
@@ -187,7 +220,11 @@ class PairDataset(Dataset):
             s_box = np.array([1.0 - s_box[0], s_box[1], s_box[2], s_box[3]])
         t_rgb = _photometric(t_rgb, rng, cfg, gray)
         s_rgb = _photometric(s_rgb, rng, cfg, gray)
-        return {
+        extra = {}
+        if cfg.sub_windows > 0:
+            sub = self._sub_windows(seq, si, self._last_search_tf)
+            extra["search_events_sub"] = _f32(sub[:, :, :, ::-1] if flip else sub)
+        return {**extra,
             "template_rgb": _f32(t_rgb.transpose(2, 0, 1)),
             "template_events": _f32(t_ev),
             "search_rgb": _f32(s_rgb.transpose(2, 0, 1)),
@@ -208,7 +245,19 @@ class PairDataset(Dataset):
         rgb = apply_crop(frame, tf, frame.reshape(-1, 3).mean(axis=0)).astype(np.float32) / 255.0
         span = seq.event_span(i, self.config.event_window_ns)
         voxel = crop_events_voxel(seq.events_between(*span), tf, self.config.bins, *span)
+        self._last_search_tf = tf
         return rgb, voxel, normalized_cxcywh(tf.box_to_crop(box), size)
+
+    def _sub_windows(self, seq, i: int, tf: CropTransform) -> np.ndarray:
+        """(K, bins, S, S): the frame's event window split into K equal time-ordered slices."""
+        k = self.config.sub_windows
+        t0, t1 = seq.event_span(i, self.config.event_window_ns)
+        edges = np.linspace(t0, t1, k + 1).round().astype(np.int64)
+        out = []
+        for a, b in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            b = max(b, a + 1)
+            out.append(crop_events_voxel(seq.events_between(a, b), tf, self.config.bins, a, b))
+        return np.stack(out)
 
     def _touch(self, k: int) -> None:
         """Remember that sequence k holds its events; release the least recently used beyond the cap."""

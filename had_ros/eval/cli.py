@@ -41,9 +41,10 @@ def add_eval_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = "Run a tracker over a dataset and score it (OTB-style SR/PR/NPR in percent)."
     parser.add_argument("--dataset", required=True, type=Path,
                         help="dataset root (a folder of sequences in any supported layout)")
-    src = parser.add_mutually_exclusive_group(required=True)
+    src = parser.add_mutually_exclusive_group()
     src.add_argument("--model", help="registry name (untrained: random weights), checkpoint folder or "
-                          ".safetensors, or an exported .onnx (with --backend onnx)")
+                          ".safetensors, or an exported .onnx (with --backend onnx); default: the "
+                          "shipped weights in had_ros/weights/ (had_ros.tracking.factory.default_model)")
     src.add_argument("--predictions", type=Path,
                      help="score existing result files DIR/<sequence>.txt instead of running a tracker")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -99,9 +100,19 @@ def model_info(spec: str) -> dict[str, Any]:
                        "random init; the scores measure an untrained network, not the method"}[trained]
         return {"model": path.stem, "checkpoint": str(path.resolve()), "trained": trained, "note": note}
     if path.exists() or is_checkpoint(path):
+        from had_ros.models.checkpoint import training_record
+
         config = read_checkpoint_config(spec)
-        return {"model": config.name, "checkpoint": str(path.resolve()), "trained": True,
-                "note": "weights loaded from the checkpoint"}
+        record = training_record(config)
+        trained = record.get("trained") if record and isinstance(record.get("trained"), bool) else None
+        note = {True: "weights loaded from the checkpoint; trained as its record says",
+                False: "UNTRAINED: the checkpoint's training record says its weights were not trained",
+                None: "weights loaded from the checkpoint; it records no training, so whether they "
+                      "were trained is unknown"}[trained]
+        info = {"model": config.name, "checkpoint": str(path.resolve()), "trained": trained, "note": note}
+        if record:
+            info["training"] = {k: record.get(k) for k in ("mode", "steps", "pairs_seen", "date", "data")}
+        return info
     if spec in list_models():
         return {"model": spec, "checkpoint": None, "trained": False,
                 "note": "UNTRAINED: registry model with randomly initialised (seeded) weights; the "
@@ -131,7 +142,11 @@ def run_eval(args: argparse.Namespace) -> int:
         tracker = None
     else:
         from had_ros.tracking import build_tracker
+        from had_ros.tracking.factory import default_model
 
+        if args.model is None:
+            args.model = default_model()
+            print(f"had eval: no --model given: using the default model {args.model}", file=sys.stderr)
         providers = [p.strip() for p in args.providers.split(",")] if args.providers else None
         tracker = build_tracker(args.model, backend=args.backend, device=args.device,
                                 providers=providers, threads=args.threads)

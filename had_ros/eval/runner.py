@@ -129,9 +129,11 @@ def run_sequence(tracker: TrackerLike, seq: Any, max_frames: int | None = None,
     if start < 0:
         return run
 
+    # The voxel grids span exactly the frame's event window, as in training (Sequence.event_span
+    # with the model config's event window; trackers without a model config use the frame interval).
+    window_ns = getattr(getattr(tracker, "model_config", None), "event_window_ns", None)
     t0 = time.perf_counter()
-    # The voxel grids span exactly the frame's event window, as in training (Sequence.event_span).
-    span = seq.event_span(start)
+    span = seq.event_span(start, window_ns)
     tracker.initialize(frame_of(start), seq.events_between(*span), gt[start].copy(), window=span)
     run.init_latency_s = time.perf_counter() - t0
     boxes[start] = gt[start]
@@ -139,7 +141,7 @@ def run_sequence(tracker: TrackerLike, seq: Any, max_frames: int | None = None,
         progress.update(1)
     for i in range(start + 1, n):
         frame = frame_of(i)
-        span = seq.event_span(i)
+        span = seq.event_span(i, window_ns)
         events = seq.events_between(*span)
         t0 = time.perf_counter()
         box, score = tracker.track(frame, events, window=span)

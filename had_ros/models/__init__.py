@@ -17,6 +17,7 @@ _EXPORTS = {
     "model_config": "registry", "register_model": "registry",
     "is_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "load_weights": "checkpoint",
     "read_checkpoint_config": "checkpoint", "save_checkpoint": "checkpoint",
+    "checkpoint_trained": "checkpoint", "training_record": "checkpoint",
 }
 
 __all__ = sorted(_EXPORTS)

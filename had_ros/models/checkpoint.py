@@ -142,6 +142,22 @@ def load_checkpoint(path: str | Path, **overrides: Any) -> OneStreamTracker:
     return model.eval()
 
 
+def training_record(config: ModelConfig) -> dict[str, Any] | None:
+    """The training record `had train` / `had distill` wrote into a checkpoint's config
+    (``extra.training``), or None when the checkpoint records none."""
+    record = config.extra.get("training") if isinstance(config.extra, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def checkpoint_trained(path: str | Path) -> bool | None:
+    """Whether a checkpoint's weights were trained, read from its training record: True/False as
+    recorded, None when the checkpoint carries no record (never guessed from the file name)."""
+    record = training_record(read_checkpoint_config(path))
+    if record is None or not isinstance(record.get("trained"), bool):
+        return None
+    return record["trained"]
+
+
 def is_checkpoint(path: str | Path) -> bool:
     """True if ``path`` looks like a checkpoint (folder or file) on disk."""
     weights, config_path = checkpoint_paths(path)

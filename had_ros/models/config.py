@@ -17,6 +17,7 @@ from had_ros.errors import ModelConfigError
 CONFIG_FORMAT = "had_model/1"
 MODALITIES = ("rgb", "events")
 EVENT_NORMS = ("log1p_rms", "log1p", "none")
+EVENT_REPRESENTATIONS = ("voxel_grid",)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,14 @@ class ModelConfig:
     event_norm: str = "log1p_rms"
     head_channels: int = 256
     head_layers: int = 3
+    # Geometry of the inputs (not of the tensors): the one source of truth that training pairs
+    # (PairConfig.for_model), the tracker (TrackerConfig) and the export read. Crops are the square of
+    # factor * sqrt(w*h) around the box; events are the ``event_representation`` of the events in
+    # (t_frame - event_window_ns, t_frame] (None: the frame interval).
+    template_factor: float = 2.0
+    search_factor: float = 4.0
+    event_window_ns: int | None = None
+    event_representation: str = "voxel_grid"
     init_seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -113,6 +122,16 @@ class ModelConfig:
             raise bad("mlp_ratio", "a positive number")
         if not (0.0 <= float(self.drop_path_rate) < 1.0):
             raise bad("drop_path_rate", "a number in [0, 1)")
+        for name in ("template_factor", "search_factor"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise bad(name, "a positive number")
+        if self.event_window_ns is not None and (
+                isinstance(self.event_window_ns, bool) or not isinstance(self.event_window_ns, int)
+                or self.event_window_ns <= 0):
+            raise bad("event_window_ns", "null (the frame interval) or a positive integer of nanoseconds")
+        if self.event_representation not in EVENT_REPRESENTATIONS:
+            raise bad("event_representation", f"one of {list(EVENT_REPRESENTATIONS)}")
         if self.event_norm not in EVENT_NORMS:
             raise bad("event_norm", f"one of {list(EVENT_NORMS)}")
         if not isinstance(self.extra, dict):

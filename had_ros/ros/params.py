@@ -129,9 +129,11 @@ def _tracker_params() -> tuple[ParamSpec, ...]:
     out = []
     for f in dataclasses.fields(TrackerConfig):
         value = getattr(default, f.name)
+        doc, rng = _TRACKER_DOCS.get(f.name, (f"TrackerConfig.{f.name}.", None))
+        if value is None:  # "from the model config" (crop factors): ROS has no null, 0.0 stands for it
+            value, doc = 0.0, doc + " 0: the model's own value (from its checkpoint)."
         kind = "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else \
             "double" if isinstance(value, float) else "string"
-        doc, rng = _TRACKER_DOCS.get(f.name, (f"TrackerConfig.{f.name}.", None))
         out.append(ParamSpec(TRACKER_PREFIX + f.name, kind, value,
                              doc + " Checked by had_ros.tracking.TrackerConfig.", range=rng))
     return tuple(out)
@@ -189,6 +191,9 @@ def tracker_config(values: dict[str, Any]) -> TrackerConfig:
     for key, v in values.items():
         field = key[len(TRACKER_PREFIX):]
         if key.startswith(TRACKER_PREFIX) and hasattr(default, field):
+            if getattr(default, field) is None:  # 0.0 = the model's value (see _tracker_params)
+                kw[field] = None if float(v) == 0.0 else float(v)
+                continue
             kw[field] = float(v) if isinstance(getattr(default, field), float) else v
     return TrackerConfig(**kw)
 

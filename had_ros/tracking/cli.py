@@ -43,7 +43,12 @@ def run_export(args: argparse.Namespace) -> int:
 
     model = resolve_model(args.model).eval()
     c = model.config
-    trained = str(args.model) not in list_models()  # a registry name is a random init
+    if str(args.model) in list_models():
+        trained = False  # a registry name is a random init
+    else:
+        from had_ros.models.checkpoint import checkpoint_trained, is_checkpoint
+
+        trained = checkpoint_trained(args.model) if is_checkpoint(args.model) else None
     print(f"model: {c.name} (modalities {','.join(c.modalities)}; depth {c.depth}, width {c.embed_dim})")
     data = export_onnx(model, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch, trained=trained)
     print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB, opset {args.opset}, "

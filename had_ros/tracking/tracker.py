@@ -33,10 +33,12 @@ from had_ros.tracking.backends import Backend
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Runtime knobs of the Tracker (the network's own sizes come from the model config)."""
+    """Runtime knobs of the Tracker. The geometry (crop sizes, crop factors, event bins and window)
+    comes from the model config, which the checkpoint carries; ``template_factor`` and
+    ``search_factor`` left at None take the model's (set them only to experiment)."""
 
-    template_factor: float = 2.0
-    search_factor: float = 4.0
+    template_factor: float | None = None
+    search_factor: float | None = None
     window_influence: float = 1.0     # 1: response = score * hann (OSTrack); 0: no window
     lost_threshold: float = 0.25      # score (sigmoid) below this -> lost
     recover_threshold: float = 0.35   # score at or above this leaves the lost state
@@ -47,14 +49,14 @@ class TrackerConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            ("template_factor", self.template_factor > 0, "> 0"),
-            ("search_factor", self.search_factor > 0, "> 0"),
+            ("template_factor", self.template_factor is None or self.template_factor > 0, "None or > 0"),
+            ("search_factor", self.search_factor is None or self.search_factor > 0, "None or > 0"),
             ("window_influence", 0.0 <= self.window_influence <= 1.0, "in [0, 1]"),
             ("lost_threshold", 0.0 <= self.lost_threshold <= 1.0, "in [0, 1]"),
             ("recover_threshold", self.lost_threshold <= self.recover_threshold <= 1.0,
              "in [lost_threshold, 1]"),
             ("lost_search_growth", self.lost_search_growth >= 1.0, ">= 1"),
-            ("max_search_factor", self.max_search_factor >= self.search_factor, ">= search_factor"),
+            ("max_search_factor", self.max_search_factor >= (self.search_factor or 0.0), ">= search_factor"),
             ("smoothing", 0.0 <= self.smoothing < 1.0, "in [0, 1)"),
             ("min_box_size", self.min_box_size > 0, "> 0"),
         ]
@@ -68,6 +70,15 @@ class TrackerConfig:
         if unknown:
             raise TrackingError(f"unknown tracker option(s) {unknown}; known: {sorted(known)}")
         return dataclasses.replace(self, **overrides)
+
+    def for_model(self, model: Any) -> "TrackerConfig":
+        """This config with the crop factors left at None taken from ``model`` (a ModelConfig)."""
+        out = self.replace(
+            template_factor=float(model.template_factor) if self.template_factor is None else self.template_factor,
+            search_factor=float(model.search_factor) if self.search_factor is None else self.search_factor)
+        if out.max_search_factor < out.search_factor:  # the model's factor exceeds the default cap
+            out = out.replace(max_search_factor=out.search_factor)
+        return out
 
 
 def hann_window(size: int) -> np.ndarray:
@@ -114,15 +125,16 @@ class Tracker:
     ``initialize(frame, events, box)`` takes the first frame (HxWx3 uint8 RGB, or None for an
     event-only model), the events of its window and the target box x,y,w,h in pixels;
     ``track(frame, events)`` returns (box x,y,w,h float64 array, score in [0,1]).
-    ``window=(t0, t1)`` (ns) gives the time span of the voxel grid; by default it runs from the end
-    of the previous window (or the first event) to just after the last event.
+    ``window=(t0, t1)`` (ns) gives the time span of the voxel grid (callers with frame times pass
+    ``seq.event_span(i, model_config.event_window_ns)``, the span training used); by default it runs
+    from the end of the previous window (or the first event) to just after the last event.
     Bad input raises TrackingError before any state changes, so the tracker stays usable.
     """
 
     def __init__(self, backend: Backend, config: TrackerConfig | None = None) -> None:
         self.backend = backend
         self.model_config = backend.config
-        self.config = config or TrackerConfig()
+        self.config = (config or TrackerConfig()).for_model(self.model_config)
         self._window = hann_window(self.model_config.search_grid)
         self._reset()
 

@@ -1,0 +1,1 @@
+"""Training and distillation (`had train`, `had distill`, `had pairs`)."""
