@@ -134,9 +134,19 @@ class Tracker:
     def __init__(self, backend: Backend, config: TrackerConfig | None = None) -> None:
         self.backend = backend
         self.model_config = backend.config
-        self.config = (config or TrackerConfig()).for_model(self.model_config)
+        self.config = config or TrackerConfig()
         self._window = hann_window(self.model_config.search_grid)
         self._reset()
+
+    @property
+    def config(self) -> TrackerConfig:
+        """The runtime config, its crop factors resolved from the model config (also when a new
+        config is assigned, e.g. by the node's parameter callback)."""
+        return self._config
+
+    @config.setter
+    def config(self, value: TrackerConfig) -> None:
+        self._config = value.for_model(self.model_config)
 
     def _reset(self) -> None:
         self._box: np.ndarray | None = None
