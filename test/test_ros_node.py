@@ -92,9 +92,10 @@ class Probe:
         d.bbox.size_x, d.bbox.size_y = float(box[2]), float(box[3])
         self.pub_init.publish(d)
 
-    def play(self, messages, init=None):
+    def play(self, messages, init=None, init_seen=None):
         """Publish a bag's messages in order; each image waits for the previous one's answer
-        (events keep flowing). ``init`` = (image stamp, box)."""
+        (events keep flowing). ``init`` = (image stamp, box); ``init_seen`` (in-process node only)
+        says when the node holds it, so the image on another topic cannot overtake it."""
         last = None
         for kind, _, m, raw in messages:
             if kind == "events":
@@ -106,6 +107,8 @@ class Probe:
                     wait_for(lambda: last in self.states, 20, f"the answer to image {last}")
                 if init is not None and s == init[0]:
                     self.send_init(init[1], s, m.header.frame_id)
+                    if init_seen is not None:
+                        wait_for(init_seen, 20, "the node to receive the init box")
                 self.pub_img.publish(raw)
                 last = s
         return last
@@ -161,7 +164,9 @@ def test_in_process_node_answers_every_image_with_paired_detections(live, assets
     probe, seq, messages = live["probe"], assets["seq"], assets["messages"]
     first = int(np.flatnonzero(~seq.absent)[0])
     img_stamps = [_ns(m.header.stamp) for k, _, m, _ in messages if k == "image"]
-    last = probe.play(messages, init=(img_stamps[first], seq.groundtruth[first]))
+    core = live["node"].core  # the init topic and the image topic are not ordered against each other
+    last = probe.play(messages, init=(img_stamps[first], seq.groundtruth[first]),
+                      init_seen=lambda: core._pending_init is not None or core._active)
     wait_for(lambda: last in probe.states, 20, "the last answer")
     assert set(img_stamps) <= set(probe.dets) and set(img_stamps) <= set(probe.states)
     for i, s in enumerate(img_stamps):
