@@ -96,7 +96,7 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
     from std_srvs.srv import Trigger
     from vision_msgs.msg import Detection2D, Detection2DArray
 
-    from had_ros.ros.replay import node_command
+    from had_ros.ros.replay import node_command, stop_node
 
     tmp = Path(tempfile.mkdtemp(prefix="had_bench_node_"))
     params = {"model": model, "backend": "onnx", "threads": threads, "diagnostics_period_s": 0.5}
@@ -195,12 +195,7 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
         ex.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
-        if proc.poll() is None:
-            proc.send_signal(2)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_node(proc)
         log.close()
     return results
 

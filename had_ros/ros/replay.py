@@ -205,6 +205,17 @@ def node_command(params: dict[str, Any], remaps: dict[str, str], params_file: Pa
     return cmd
 
 
+def stop_node(proc: "subprocess.Popen") -> None:
+    """Stop a node process started from node_command: SIGINT (a clean rclpy shutdown), SIGKILL
+    after 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class _Collector:
     def __init__(self):
         self.detections: dict[int, tuple[float, np.ndarray | None, float]] = {}
@@ -342,12 +353,7 @@ def replay_dds(bags: list[list[tuple[str, int, Any, bytes]]], node_params: dict[
         node.destroy_node()
         if own_context:
             rclpy.try_shutdown()
-        if proc.poll() is None:
-            proc.send_signal(2)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_node(proc)
         log_f.close()
     return all_published, col.detections, {"diagnostics": col.diagnostics, "states": col.states,
                                            "node_log": str(log_path)}

@@ -14,13 +14,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              "(repeatable; values are YAML)")
 
 
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the commands that run a training loop (train, distill)."""
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def add_train_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Train a tracker (teacher or any model) with the tracking losses (focal + L1 "
                           "+ GIoU). Writes OUT/{config.yaml, checkpoints/, tb/, scalars.jsonl, "
                           "student.safetensors}. Under `torchrun --nproc_per_node N` it runs DDP.")
     _common(parser)
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _run_options(parser)
     parser.set_defaults(func=lambda a: _run(a, "train"))
 
 
@@ -29,8 +34,7 @@ def add_distill_parser(parser: argparse.ArgumentParser) -> None:
                           "(distill.teacher): tracking losses plus the HAD terms (feature, relation, "
                           "response, temporal, spatial; weight 0 switches one off).")
     _common(parser)
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _run_options(parser)
     parser.set_defaults(func=lambda a: _run(a, "distill"))
 
 
