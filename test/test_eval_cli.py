@@ -208,3 +208,24 @@ def test_summary_table_flags_untrained_models():
     assert "UNTRAINED, random weights" in text and "NOTE: UNTRAINED: random" in text
     assert "[hdr]" in text and "p99 99.0" in text
     assert any(line.startswith("OVERALL") and "55.5" in line for line in text.splitlines())
+
+
+def test_tracker_options_reach_the_tracker_and_bad_ones_are_named(dataset, untrained_run, tmp_path, capsys):
+    _, base = untrained_run
+    out = tmp_path / "strict"
+    # lost_threshold = recover_threshold = 1: no box is ever accepted, so every frame keeps the init box
+    rc = main(["eval", "--dataset", str(dataset), "--model", "had_student_event_edge", "--out", str(out),
+               "--tracker", "lost_threshold=1", "--tracker", "recover_threshold=1", "--no-progress"])
+    assert rc == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["tracker"]["lost_threshold"] == 1.0
+    assert json.loads((base / "results.json").read_text())["tracker"]["lost_threshold"] == 0.25
+    boxes = np.loadtxt(out / "slide.txt", delimiter=",")
+    assert np.allclose(boxes[1:], boxes[0])
+    capsys.readouterr()
+    for bad, message in (("lost_treshold=0.1", "unknown tracker option(s) ['lost_treshold']"),
+                         ("lost_threshold=high", "expected KEY=NUMBER"),
+                         ("smoothing=1.5", "'smoothing' = 1.5")):
+        rc = main(["eval", "--dataset", str(dataset), "--model", "had_student_event_edge",
+                   "--out", str(tmp_path / "bad"), "--tracker", bad, "--no-progress"])
+        assert rc == 1 and message in capsys.readouterr().err, bad

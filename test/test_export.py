@@ -70,6 +70,12 @@ def test_export_dynamic_batch_and_rgbe_inputs(tmp_path):
     assert max(err.values()) < 1e-4
 
 
+def test_export_conv_stem_matches_torch_in_ort():
+    model = create_model("had_student_event_edge", **{**TINY, "stem": "conv"}).eval()
+    err = verify_onnx(model, export_onnx(model), batch=1)
+    assert max(err.values()) < 1e-4
+
+
 def test_export_leaves_the_model_as_it_was(student):
     student.train()
     export_onnx(student)

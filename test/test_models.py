@@ -12,7 +12,7 @@ from had_ros.models import (
     Attention, Block, ModelConfig, PatchEmbed, build_model, create_model, list_models, model_config,
     normalise_events,
 )
-from had_ros.models.layers import DropPath
+from had_ros.models.layers import ConvStem, DropPath
 
 TINY = dict(depth=2, embed_dim=64, num_heads=2, template_size=64, search_size=128,
             head_channels=16, head_layers=1)
@@ -171,6 +171,7 @@ def test_config_json_round_trip_and_replace():
     ("depth", 0, "positive integer"),
     ("event_norm", "zscore", "event_norm"),
     ("drop_path_rate", 1.5, "drop_path_rate"),
+    ("stem", "resnet", "stem"),
 ])
 def test_invalid_config_field_is_named(field, value, expected):
     with pytest.raises(ModelConfigError, match=expected) as info:
@@ -232,6 +233,30 @@ def test_patch_embed_tokens_are_row_major_patches():
     tokens = pe(x)
     assert tokens.shape == (1, 4, 1)
     assert tokens[0, :, 0].tolist() == [0.0, 0.0, 16.0, 0.0]
+
+
+def test_conv_stem_gives_the_patch_grid_and_sees_only_its_neighbourhood():
+    torch.manual_seed(0)
+    stem = ConvStem(5, 48, 16).eval()
+    assert [m.out_channels for m in stem.proj if isinstance(m, torch.nn.Conv2d)] == [6, 12, 24, 48, 48]
+    x = torch.zeros(1, 5, 128, 128)
+    base = stem(x)
+    assert base.shape == (1, 64, 48)
+    x[0, :, 0:16, 112:128] = 1.0  # the top-right patch: token 7 in row-major order
+    changed = (stem(x) - base).abs().sum(-1)[0]
+    # Receptive field of 4 stride-2 3x3 stages: the patch's own token and its direct neighbours.
+    assert changed[7] > 0
+    assert set(torch.nonzero(changed > 1e-6).flatten().tolist()) <= {6, 7, 14, 15}
+    assert changed[[0, 1, 2, 3, 63]].abs().max() == 0
+
+
+def test_conv_stem_config_needs_a_power_of_two_patch():
+    with pytest.raises(ModelConfigError, match="power of 2"):
+        model_config("had_student_event_edge", stem="conv", patch_size=12, template_size=60, search_size=120)
+    model = create_model("had_student_event_edge", stem="conv", depth=1, init_seed=0)
+    assert isinstance(model.patch_embed["events"], ConvStem)
+    out = model(template_events=torch.zeros(2, 5, 128, 128), search_events=torch.zeros(2, 5, 256, 256))
+    assert out["score_map"].shape == (2, 1, 16, 16)
 
 
 def test_attention_fused_and_explicit_paths_agree():

@@ -20,6 +20,8 @@ TINY = dict(depth=2, embed_dim=64, num_heads=2, template_size=64, search_size=12
     ("had_student_event_edge", {}),
     ("had_student_rgbe_edge", {"mlp_ratio": 2.0, "head_layers": 2}),
     ("had_teacher_small", {"event_bins": 3, "patch_size": 8, "depth": 1}),
+    ("had_student_rgbe_edge", {"stem": "conv"}),
+    ("had_student_event_edge", {"stem": "conv", "patch_size": 8, "search_size": 96}),
 ])
 def test_analytic_flops_equal_the_torch_flop_counter(name, extra):
     model = create_model(name, **{**TINY, **extra}).eval()

@@ -10,6 +10,7 @@ Writes into OUT:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import shlex
@@ -67,6 +68,10 @@ def add_eval_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lost-as-absent", action="store_true",
                         help="count the tracker's lost state as reporting the target absent")
     parser.add_argument("--label", help="name shown in plots and the summary (default: model name)")
+    parser.add_argument("--tracker", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a TrackerConfig field (had_ros.tracking.TrackerConfig: window_influence, "
+                             "lost_threshold, recover_threshold, smoothing, ...), e.g. --tracker "
+                             "lost_threshold=0.1 (repeatable; default: the TrackerConfig defaults, as the node)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run_eval)
 
@@ -121,10 +126,31 @@ def model_info(spec: str) -> dict[str, Any]:
                            f"nor a registered model {list_models()}")
 
 
+def parse_tracker_options(items: list[str]) -> dict[str, float]:
+    """``--tracker KEY=VALUE`` items -> TrackerConfig overrides (names and ranges are checked by
+    TrackerConfig itself when the tracker is built)."""
+    options: dict[str, float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            options[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise ModelConfigError(f"--tracker {item!r}: expected KEY=NUMBER, e.g. lost_threshold=0.1")
+    from had_ros.tracking import TrackerConfig
+
+    TrackerConfig().replace(**options)  # unknown names and out-of-range values are refused here, named
+    return options
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from had_ros.data.cli import open_dataset_args
     from had_ros.eval import plots, runner
 
+    tracker_options = parse_tracker_options(args.tracker)
+    if tracker_options and args.predictions is not None:
+        raise DatasetError("--tracker sets the tracker's options; it cannot apply to --predictions")
     if args.max_frames is not None and args.max_frames < 1:
         raise DatasetError(f"--max-frames must be at least 1, got {args.max_frames}")
     sequences = select_sequences(open_dataset_args(args, args.dataset), args.sequences, args.dataset)
@@ -149,7 +175,7 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"had eval: no --model given: using the default model {args.model}", file=sys.stderr)
         providers = [p.strip() for p in args.providers.split(",")] if args.providers else None
         tracker = build_tracker(args.model, backend=args.backend, device=args.device,
-                                providers=providers, threads=args.threads)
+                                providers=providers, threads=args.threads, **tracker_options)
         info = model_info(args.model)
         result = runner.evaluate_dataset(tracker, sequences, args.max_frames, args.lost_as_absent,
                                          args.attributes, show_progress=not args.no_progress,
@@ -177,6 +203,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "layout": args.layout,
         "fps": args.fps,
         "protocol": protocol_text(args.exclude_absent, args.lost_as_absent),
+        "tracker": None if tracker is None else dataclasses.asdict(tracker.config),
         # the command line that made these numbers (None when called as a library, e.g. in tests)
         "command": " ".join(["had", *map(shlex.quote, sys.argv[1:])]) if sys.argv[1:2] == ["eval"] else None,
         "overall": result["overall"],

@@ -18,6 +18,7 @@ CONFIG_FORMAT = "had_model/1"
 MODALITIES = ("rgb", "events")
 EVENT_NORMS = ("log1p_rms", "log1p", "none")
 EVENT_REPRESENTATIONS = ("voxel_grid",)
+STEMS = ("patch", "conv")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class ModelConfig:
     name: str = "custom"
     modalities: tuple[str, ...] = ("rgb", "events")
     patch_size: int = 16
+    # How crops become tokens: "patch" = one p x p convolution (plain ViT), "conv" = a stack of
+    # stride-2 3x3 convolutions (ConvStem in had_ros.models.layers; patch_size a power of 2).
+    stem: str = "patch"
     template_size: int = 128
     search_size: int = 256
     embed_dim: int = 768
@@ -130,6 +134,14 @@ class ModelConfig:
                 isinstance(self.event_window_ns, bool) or not isinstance(self.event_window_ns, int)
                 or self.event_window_ns <= 0):
             raise bad("event_window_ns", "null (the frame interval) or a positive integer of nanoseconds")
+        if self.stem not in STEMS:
+            raise bad("stem", f"one of {list(STEMS)}")
+        if self.stem == "conv":
+            p = self.patch_size
+            if p < 2 or p & (p - 1):
+                raise bad("patch_size", "a power of 2 (>= 2) with stem 'conv'")
+            if self.embed_dim % (p // 2):
+                raise bad("embed_dim", f"divisible by patch_size / 2 = {p // 2} with stem 'conv'")
         if self.event_representation not in EVENT_REPRESENTATIONS:
             raise bad("event_representation", f"one of {list(EVENT_REPRESENTATIONS)}")
         if self.event_norm not in EVENT_NORMS:

@@ -1,5 +1,7 @@
-"""Small transformer building blocks in the timm style: PatchEmbed, Attention, Mlp, Block."""
+"""Small transformer building blocks in the timm style: PatchEmbed, ConvStem, Attention, Mlp, Block."""
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,54 @@ class PatchEmbed(nn.Module):
         super().__init__()
         self.patch_size = patch_size
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+def conv_stem_widths(embed_dim: int, patch_size: int) -> list[int]:
+    """Channel widths of the ConvStem stages: log2(patch_size) stride-2 stages doubling up to
+    ``embed_dim`` (192, 16 -> 24, 48, 96, 192)."""
+    stages = int(round(math.log2(patch_size)))
+    return [embed_dim >> (stages - 1 - i) for i in range(stages)]
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over the channels of each pixel of a (B, C, H, W) map (as ConvNeXt's): local in
+    space and independent of the batch, unlike GroupNorm (whole map) or BatchNorm (whole batch)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return x * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+class ConvStem(nn.Module):
+    """Early convolutions in place of the single patch projection (the "convolutional stem" of
+    Xiao et al., 2021, which makes ViTs train faster and more stably from scratch): log2(p) stages
+    of stride-2 3x3 convolution, ChannelNorm and ReLU, widening to ``embed_dim``, then a 1x1
+    projection. Same output as PatchEmbed: (B, H/p * W/p, D) tokens, row-major, and each token sees
+    only its patch and a border around it (the receptive field of the stages). ChannelNorm keeps
+    that locality and never mixes samples of a batch (DDP and batch 1 agree)."""
+
+    def __init__(self, in_chans: int, embed_dim: int, patch_size: int) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        layers: list[nn.Module] = []
+        c = in_chans
+        for w in conv_stem_widths(embed_dim, patch_size):
+            layers += [nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False),
+                       ChannelNorm(w), nn.ReLU(inplace=True)]
+            c = w
+        layers.append(nn.Conv2d(c, embed_dim, 1))
+        self.proj = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)

@@ -1,6 +1,7 @@
 """One-stream ViT tracker (OSTrack / CEUTrack line) for RGB, events, or both.
 
-Template and search crops of every modality are cut into 16x16 patches, embedded per modality, given
+Template and search crops of every modality are cut into 16x16 patches, embedded per modality (one
+patch projection, or a small convolutional stem with ``stem: conv``), given
 learned positional embeddings (one table for the template grid, one for the search grid, shared by the
 modalities) plus a learned modality embedding and a template/search segment embedding, then
 concatenated into one token sequence and processed jointly by a plain ViT. The search tokens of the
@@ -17,7 +18,7 @@ from torch import nn
 from had_ros.errors import ModelConfigError
 from had_ros.models.config import ModelConfig
 from had_ros.models.heads import CenterHead
-from had_ros.models.layers import Block, PatchEmbed
+from had_ros.models.layers import Block, ConvStem, PatchEmbed
 
 # ImageNet statistics: RGB arrives in [0, 1] and is standardised inside the model so every caller
 # (trainer, tracker, exported ONNX graph) feeds the same thing.
@@ -60,10 +61,11 @@ class OneStreamTracker(nn.Module):
         c = config
         d = c.embed_dim
         self.patch_embed = nn.ModuleDict()
+        stem = ConvStem if c.stem == "conv" else PatchEmbed
         if c.uses_rgb:
-            self.patch_embed["rgb"] = PatchEmbed(3, d, c.patch_size)
+            self.patch_embed["rgb"] = stem(3, d, c.patch_size)
         if c.uses_events:
-            self.patch_embed["events"] = PatchEmbed(c.event_bins, d, c.patch_size)
+            self.patch_embed["events"] = stem(c.event_bins, d, c.patch_size)
         self.pos_template = nn.Parameter(torch.zeros(1, c.template_grid ** 2, d))
         self.pos_search = nn.Parameter(torch.zeros(1, c.search_grid ** 2, d))
         self.modality_embed = nn.Parameter(torch.zeros(len(c.modalities), 1, d))

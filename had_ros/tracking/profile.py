@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from had_ros.models.config import ModelConfig
+from had_ros.models.layers import conv_stem_widths
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -30,7 +31,15 @@ def analytic_flops(config: ModelConfig) -> int:
     for name in c.input_names:
         _, ch, s, _ = c.input_shape(name)
         grid = (s // p) ** 2
-        flops += 2 * ch * p * p * d * grid  # patch-embedding convolution
+        if c.stem == "conv":  # stride-2 3x3 stages, then the 1x1 projection
+            cin, side = ch, s
+            for w in conv_stem_widths(d, p):
+                side = (side + 1) // 2
+                flops += 2 * 9 * cin * w * side * side
+                cin = w
+            flops += 2 * cin * d * grid
+        else:
+            flops += 2 * ch * p * p * d * grid  # patch-embedding convolution
         n_tokens += grid
     hidden = int(d * c.mlp_ratio)
     per_block = (2 * n_tokens * d * 3 * d           # qkv
