@@ -227,6 +227,9 @@ def test_pair_shards_round_trip_and_refuse_another_geometry(tmp_path, tiny_data)
     for key in want:
         np.testing.assert_allclose(got[key].numpy(), want[key].numpy(), atol=2e-3 * max(1.0, float(want[key].abs().max())))
     assert sorted(cache.cache_index(i) for i in range(10)) == list(range(10))  # one pass = a permutation
+    # a run without the temporal term does not read the sub-windows
+    plain = ShardPairs(tmp_path / "shards", mc, seed=0)[0]
+    assert set(plain) == set(want) - {"search_events_sub"} | {"pair_index"}
     with pytest.raises(DatasetError, match="search_size"):
         ShardPairs(tmp_path / "shards", mc.replace(search_size=96), seed=0)
     with pytest.raises(DatasetError, match="sub-windows"):

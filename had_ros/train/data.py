@@ -164,6 +164,7 @@ class ShardPairs(Dataset):
         if sub_windows and have_sub != sub_windows:
             raise DatasetError(f"data.shards: the cache has {have_sub} event sub-windows per pair, the "
                                f"temporal term needs {sub_windows}; regenerate with data.augment.sub_windows")
+        self.sub_windows = int(sub_windows)
         self.count = int(self.index["count"])
         self.shard_size = int(self.index["shard_size"])
         self.seed = int(seed)
@@ -195,6 +196,8 @@ class ShardPairs(Dataset):
         f = self._file(shard)
         out = {}
         for k in f.keys():
+            if k == "search_events_sub" and not self.sub_windows:
+                continue  # two thirds of a pair's bytes, read only by the temporal term
             v = f.get_slice(k)[row:row + 1][0]
             out[k] = v.float() if v.is_floating_point() else v
         return out
