@@ -5,10 +5,10 @@
 # scripts/train_default.sh (data, pair cache and teacher). Every run resumes after a kill.
 set -euo pipefail
 HAD=${HAD:-.venv/bin/had}
-STEPS=${ABL_STEPS:-300}        # a short budget per row, so 5 variants x 3 seeds fit on 2 cores
+STEPS=${ABL_STEPS:-200}        # a short budget per row, so 5 variants x 3 seeds fit on 2 cores
 SEEDS=${ABL_SEEDS:-"0 1 2"}
 D=config/distill.yaml
-COMMON="--set train.steps=$STEPS --set train.warmup_steps=30 --resume --no-progress"
+COMMON="--set train.steps=$STEPS --set train.warmup_steps=20 --resume --no-progress"
 OFF_T='--set distill.temporal.weight=0'
 OFF_S='--set distill.spatial.weight=0'
 for s in $SEEDS; do
