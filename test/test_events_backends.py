@@ -11,7 +11,8 @@ from had_ros.errors import DecodeError, HadError
 from had_ros.events import Events, accel, encode_evt3
 from had_ros.events.evt3 import Evt3Decoder
 from had_ros.events.representations import (
-    count_histogram, count_histogram_numpy, time_surface, time_surface_numpy, voxel_grid, voxel_grid_numpy,
+    VoxelGridBuffer, count_histogram, count_histogram_numpy, time_surface, time_surface_numpy, voxel_grid,
+    voxel_grid_numpy,
 )
 from test_events_codec import BASE, TH, TL, TRIG, V8, V12, X, Y, sensor_events, words
 from test_events_representations import random_events
@@ -327,8 +328,7 @@ def test_representations_are_identical_on_both_paths(data, bins, shuffle, window
 
 
 def test_voxel_grid_windows_on_a_large_sensor_are_identical():
-    # Short windows on a large grid take the kernel's sparse path, one long window its dense
-    # path; consecutive calls reuse (and must leave clean) the per-thread scratch buffers.
+    # Short windows on a large grid and long ones, one grid size after another.
     rng = np.random.default_rng(3)
     n, W, H = 30_000, 320, 240
     t = np.sort(rng.integers(0, 10**9, n))
@@ -341,6 +341,52 @@ def test_voxel_grid_windows_on_a_large_sensor_are_identical():
     np.testing.assert_array_equal(g, voxel_grid_numpy(ev, 5, 64, 64, 0, 10**9))
 
 
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a).view(np.uint32)
+
+
+def test_voxel_grid_into_a_reused_output_equals_a_new_grid():
+    # Window after window into one VoxelGridBuffer (which zeroes only what its last grid wrote)
+    # and into one array (zeroed whole): every grid bit for bit the new grid of both paths, also
+    # after a busier window, an empty one, unsorted events and a numpy-path call in between.
+    rng = np.random.default_rng(11)
+    n, W, H, bins = 40_000, 320, 240, 5
+    t = np.sort(rng.integers(0, 10**9, n))
+    ev = Events.from_arrays(rng.integers(0, W, n), rng.integers(0, H, n), t, rng.integers(0, 2, n), W, H)
+    buf, arr = VoxelGridBuffer(bins, H, W), np.full((bins, H, W), 7.0, np.float32)
+    windows = [(0, 10**9), (0, 33_000_000), (33_000_000, 66_000_000), (700_000_000, 700_000_001),
+               (66_000_000, 99_000_000), (0, 500_000_000), (10**9, 2 * 10**9), (5_000_000, 40_000_000)]
+    for i, (t0, t1) in enumerate(windows):
+        src = ev if i != 4 else ev[rng.permutation(n)]  # unsorted: sorted first
+        ref = voxel_grid_numpy(ev, bins, H, W, t0, t1)
+        if i == 6:  # the numpy path into the buffer: it forgets which cells were written
+            with accel.numpy_only():
+                assert voxel_grid(src, bins, H, W, t0, t1, out=buf) is buf.grid
+        g = voxel_grid(src, bins, H, W, t0, t1, out=buf)
+        assert g is buf.grid and not g.flags.writeable
+        np.testing.assert_array_equal(_bits(g), _bits(ref))
+        assert voxel_grid(src, bins, H, W, t0, t1, out=arr) is arr
+        np.testing.assert_array_equal(_bits(arr), _bits(ref))
+        np.testing.assert_array_equal(_bits(voxel_grid_numpy(src, bins, H, W, t0, t1, out=arr)), _bits(ref))
+        np.testing.assert_array_equal(_bits(voxel_grid(src, bins, H, W, t0, t1)), _bits(ref))
+
+
+@pytest.mark.parametrize("path", [voxel_grid, voxel_grid_numpy])
+def test_voxel_grid_refuses_an_output_that_does_not_fit(path):
+    ev = Events.from_arrays([1, 2], [1, 1], [0, 10], [1, 0], 8, 4)
+    read_only = np.zeros((2, 4, 8), np.float32)
+    read_only.flags.writeable = False
+    bad = {"got float32 (3, 4, 8)": np.zeros((3, 4, 8), np.float32), "got float64 (2, 4, 8)": np.zeros((2, 4, 8)),
+           "not C-contiguous": np.zeros((2, 8, 4), np.float32).transpose(0, 2, 1), "read-only": read_only,
+           "VoxelGridBuffer of (2, 4, 9)": VoxelGridBuffer(2, 4, 9), "got list": [0.0] * 64}
+    for message, out in bad.items():
+        with pytest.raises(DecodeError, match="voxel_grid: out") as info:
+            path(ev, 2, 4, 8, 0, 20, out=out)
+        assert message in str(info.value)
+    with pytest.raises(DecodeError, match="size must be positive"):
+        VoxelGridBuffer(0, 4, 8)
+
+
 def test_representation_inputs_of_any_layout_use_one_signature():
     ev = Events.from_arrays([0, 1, 2, 3], [0, 1, 1, 2], [0, 10, 20, 30], [1, 0, 1, 1], 4, 3)
     rec = ev.as_structured()  # strided field views, another dtype layout
@@ -349,7 +395,7 @@ def test_representation_inputs_of_any_layout_use_one_signature():
         np.testing.assert_array_equal(voxel_grid(e, 3, 3, 4, 0, 40), voxel_grid_numpy(e, 3, 3, 4, 0, 40))
         np.testing.assert_array_equal(count_histogram(e, 3, 4), count_histogram_numpy(e, 3, 4))
         np.testing.assert_array_equal(time_surface(e, 3, 4, 25.0), time_surface_numpy(e, 3, 4, 25.0))
-    for kernel in (_kernels.voxel_grid, _kernels.count_histogram, _kernels.latest_times, _kernels.is_sorted,
-                   _kernels.evt3_count, _kernels.evt3_decode, _kernels.evt3_decode_vectors,
+    for kernel in (_kernels.voxel_grid, _kernels.clear_cells, _kernels.count_histogram, _kernels.latest_times,
+                   _kernels.is_sorted, _kernels.evt3_count, _kernels.evt3_decode, _kernels.evt3_decode_vectors,
                    _kernels.evt3_decode_fast, _kernels._drop_invalid):
         assert len(kernel.signatures) <= 1, kernel

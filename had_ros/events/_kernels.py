@@ -548,112 +548,63 @@ def evt3_decode_fast(words, state, width, height, x_out, y_out, t_out, p_out, tr
 # -- representations -----------------------------------------------------------------------------
 @_jit
 def is_sorted(t):
-    """True when t never decreases (checked in blocks so the inner loop vectorises)."""
-    n = t.shape[0]
-    for s in range(1, n, 4096):
-        e = min(s + 4096, n)
-        bad = 0
+    """True when t never decreases (checked in blocks so the inner loop vectorises; unsigned
+    indices, without which it does not)."""
+    n = np.uint64(t.shape[0])
+    s = np.uint64(1)
+    while s < n:
+        e = min(s + np.uint64(4096), n)
+        bad = False
         for i in range(s, e):
-            bad |= t[i] < t[i - 1]
+            bad |= t[i] < t[i - np.uint64(1)]
         if bad:
             return False
+        s = e
     return True
 
 
 @_jit
-def _bin_end(t, t0, scale, start, b):
-    """First index >= start whose normalised time (t - t0) * scale is >= b (t sorted)."""
-    lo = start
-    hi = t.shape[0]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if (t[mid] - t0) * scale >= b:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+def voxel_grid(x, y, t, p, t0, scale, bins, height, width, out, cells, track):
+    """Add events (all in the window, sorted by t) to ``out``, the flat float32 (bins, H, W)
+    grid, zero where this call adds; returns how many cells it recorded (``track``).
 
-
-@_jit
-def _scatter_bin(x, y, t, p, t0, scale, b, start, end, width, height, lo, nxt, has_next):
-    """Add the lower weights of events [start, end) (all with floor(tn) == b) to ``lo`` and,
-    when ``has_next``, their upper weights to ``nxt``."""
+    The sums are those of the numpy reference, in the same order: event by event, the lower
+    weight of event i is added to its bin b = floor(tn) and then its upper weight to bin b + 1
+    (none past the last bin), each rounded to float32 first and added in float32. With
+    ``track``, the lower cell of each event goes to ``cells`` (room for every event): the cells
+    this grid wrote are those and the next plane's, which clear_cells zeroes again. One pass,
+    one read-modify-write a weight, no scratch: a short window on a large sensor costs in
+    proportion to its events. Indices are unsigned (no negative-index fix-up)."""
     w = np.uint64(width)
-    if has_next:
-        for i in range(np.uint64(start), np.uint64(end)):
-            if x[i] < width and y[i] < height:
-                pix = np.uint64(y[i]) * w + np.uint64(x[i])
-                tn = (t[i] - t0) * scale
-                pol = p[i] * 2.0 - 1.0
-                up = (tn - b) * pol
-                lo[pix] += pol - up
-                nxt[pix] += up
-    else:
-        for i in range(np.uint64(start), np.uint64(end)):
-            if x[i] < width and y[i] < height:
-                pix = np.uint64(y[i]) * w + np.uint64(x[i])
-                tn = (t[i] - t0) * scale
-                pol = p[i] * 2.0 - 1.0
-                up = (tn - b) * pol
-                lo[pix] += pol - up
-
-
-@_jit
-def _combine_events(x, y, start, end, width, height, out, offset, lo, carry):
-    """out[offset + pix] = float32(lo[pix] + carry[pix]) at the pixels of events [start, end),
-    clearing both there. A pixel seen again finds both cleared (a zero sum) and its value
-    already written, so zero sums go to the spare last element of ``out`` instead (a select,
-    not a branch: whether a pixel repeats is unpredictable). A true zero sum needs no write
-    either: ``out`` starts zeroed (and the float64 sums are never -0.0: they start at +0.0,
-    as np.bincount's do)."""
-    w = np.uint64(width)
-    spare = np.uint64(out.shape[0] - 1)
-    for i in range(np.uint64(start), np.uint64(end)):
+    hw = np.uint64(height) * w
+    last = bins - 1
+    m = 0
+    for i in range(x.shape[0]):
         if x[i] < width and y[i] < height:
-            pix = np.uint64(y[i]) * w + np.uint64(x[i])
-            v = lo[pix] + carry[pix]
-            out[offset + pix if v != 0.0 else spare] = np.float32(v)
-            lo[pix] = 0.0
-            carry[pix] = 0.0
+            tn = (t[i] - t0) * scale
+            b = np.int64(tn)  # tn >= 0: the floor
+            pol = p[i] * 2.0 - 1.0
+            up = (tn - b) * pol
+            cell = np.uint64(b) * hw + np.uint64(y[i]) * w + np.uint64(x[i])
+            out[cell] += np.float32(pol - up)
+            if b < last:  # (time-sorted events: taken in long runs, well predicted)
+                out[cell + hw] += np.float32(up)
+            if track:
+                cells[m] = cell
+                m += 1
+    return m
 
 
 @_jit
-def voxel_grid(x, y, t, p, t0, scale, bins, height, width, out, scratch, dense):
-    """Add events (sorted by t, all in the window) to ``out``, a zeroed float32 array of
-    bins * H * W + 1 elements: the (bins, H, W) grid and one spare element (see _combine_events).
-
-    Per bin b the sums are those of the numpy reference, in the same order: the float64 sum of
-    the lower weights of the events whose floor(tn) is b, plus the float64 sum of the upper
-    weights of those whose floor(tn) is b - 1, rounded once to float32. ``scratch`` (3, H*W)
-    float64 must be all zero and is left all zero: row 0 holds the current bin's lower sums,
-    rows 1 and 2 (in turn) the upper sums carried into this bin and into the next. ``dense``
-    combines and clears whole rows (many events per pixel); otherwise only the pixels of the
-    bin's events are touched, so a short window on a large sensor costs in proportion to its
-    events. Indices are unsigned so that numba leaves out its negative-index fix-up."""
-    hw = np.uint64(height) * np.uint64(width)
-    lo = scratch[0]
-    ci, ni = 1, 2
-    start = 0
-    prev_start, prev_end = 0, 0
-    for b in range(bins):
-        carry = scratch[ci]
-        # events with b <= tn < b + 1, as the reference's searchsorted finds them
-        end = _bin_end(t, t0, scale, start, b + 1)
-        _scatter_bin(x, y, t, p, t0, scale, b, start, end, width, height, lo, scratch[ni], b + 1 < bins)
-        offset = np.uint64(b) * hw
-        if dense:
-            for pix in range(hw):
-                out[offset + pix] = np.float32(lo[pix] + carry[pix])
-                lo[pix] = 0.0
-                carry[pix] = 0.0
-        else:
-            # the pixels of this bin's events and of the previous bin's (whose upper weights
-            # were carried into this bin)
-            _combine_events(x, y, start, end, width, height, out, offset, lo, carry)
-            _combine_events(x, y, prev_start, prev_end, width, height, out, offset, lo, carry)
-        ci, ni = ni, ci
-        prev_start, prev_end = start, end
-        start = end
+def clear_cells(out, cells, m, plane):
+    """Zero the cells voxel_grid recorded (the first m of ``cells``) and the next plane's."""
+    size = np.uint64(out.shape[0])
+    step = np.uint64(plane)
+    for k in range(m):
+        c = np.uint64(cells[k])
+        out[c] = 0.0
+        if c + step < size:
+            out[c + step] = 0.0
 
 
 @_jit
