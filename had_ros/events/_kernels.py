@@ -571,8 +571,8 @@ def voxel_grid(x, y, t, p, t0, scale, bins, height, width, out, cells, track):
     The sums are those of the numpy reference, in the same order: event by event, the lower
     weight of event i is added to its bin b = floor(tn) and then its upper weight to bin b + 1
     (none past the last bin), each rounded to float32 first and added in float32. With
-    ``track``, the lower cell of each event goes to ``cells`` (room for every event): the cells
-    this grid wrote are those and the next plane's, which clear_cells zeroes again. One pass,
+    ``track``, the lower cell of each event goes to ``cells`` (uint32, room for every event):
+    the cells this grid wrote are those and the next plane's, which clear_cells zeroes again. One pass,
     one read-modify-write a weight, no scratch: a short window on a large sensor costs in
     proportion to its events. Indices are unsigned (no negative-index fix-up)."""
     w = np.uint64(width)
@@ -590,21 +590,20 @@ def voxel_grid(x, y, t, p, t0, scale, bins, height, width, out, cells, track):
             if b < last:  # (time-sorted events: taken in long runs, well predicted)
                 out[cell + hw] += np.float32(up)
             if track:
-                cells[m] = cell
+                cells[m] = np.uint32(cell)
                 m += 1
     return m
 
 
 @_jit
 def clear_cells(out, cells, m, plane):
-    """Zero the cells voxel_grid recorded (the first m of ``cells``) and the next plane's."""
-    size = np.uint64(out.shape[0])
+    """Zero the cells voxel_grid recorded (the first m of ``cells``) and the next plane's:
+    ``out`` needs a spare plane past the grid (a VoxelGridBuffer's has one)."""
     step = np.uint64(plane)
     for k in range(m):
         c = np.uint64(cells[k])
         out[c] = 0.0
-        if c + step < size:
-            out[c + step] = 0.0
+        out[c + step] = 0.0
 
 
 @_jit

@@ -81,11 +81,15 @@ class VoxelGridBuffer:
     def __init__(self, bins: int, height: int, width: int) -> None:
         height, width, bins = _check_size(height, width, bins)
         self.shape = (bins, height, width)
-        self._flat = np.zeros(bins * height * width, np.float32)
-        self._cells = np.empty(0, np.int64)  # the lower cell of each event of the last grid
+        plane = height * width
+        # the grid and a spare plane (clear_cells zeroes a recorded cell and the next plane's)
+        self._flat = np.zeros((bins + 1) * plane, np.float32)
+        self._cells = np.empty(0, np.uint32)  # the lower cell of each event of the last grid
         self._n_cells = 0
         self._cells_known = True  # False: the cells written are unknown (zero the whole grid)
-        self._view = self._flat.reshape(self.shape).view()
+        # cells are recorded as uint32: a grid of 2**32 cells or more is zeroed whole each call
+        self._trackable = (bins + 1) * plane < 1 << 32
+        self._view = self._flat[:bins * plane].reshape(self.shape).view()
         self._view.flags.writeable = False
 
     @property
@@ -93,7 +97,8 @@ class VoxelGridBuffer:
         return self._view
 
     def _clear(self, k) -> np.ndarray:
-        """The flat grid, all zero (only the cells last written are zeroed, when known)."""
+        """The flat grid (with its spare plane), all zero: only the cells last written are
+        zeroed when they are known."""
         if self._cells_known and k is not None:
             k.clear_cells(self._flat, self._cells, self._n_cells, self.shape[1] * self.shape[2])
         else:
@@ -104,7 +109,7 @@ class VoxelGridBuffer:
 
     def _cells_for(self, n: int) -> np.ndarray:
         if len(self._cells) < n:
-            self._cells = np.empty(max(n, 2 * len(self._cells)), np.int64)
+            self._cells = np.empty(max(n, 2 * len(self._cells)), np.uint32)
         return self._cells
 
 
@@ -226,7 +231,7 @@ def _voxel_grid_compiled(k, events: Events, bins: int, height: int, width: int, 
         order = np.argsort(t, kind="stable")
         x, y, t, p = (_kernel_input(a[order], a.dtype) for a in (x, y, t, p))
     i0, i1 = np.searchsorted(t, [t0, t1], side="left")
-    track = isinstance(out, VoxelGridBuffer)
+    track = isinstance(out, VoxelGridBuffer) and out._trackable
     cells = out._cells_for(i1 - i0) if track else _NO_CELLS
     n_cells = k.voxel_grid(x[i0:i1], y[i0:i1], t[i0:i1], p[i0:i1], int(t0), (bins - 1) / (t1 - t0), bins,
                            height, width, flat, cells, track)
@@ -235,7 +240,7 @@ def _voxel_grid_compiled(k, events: Events, bins: int, height: int, width: int, 
     return _grid_result(out, flat, (bins, height, width))
 
 
-_NO_CELLS = np.empty(0, np.int64)  # voxel_grid's cell record when nothing is tracked
+_NO_CELLS = np.empty(0, np.uint32)  # voxel_grid's cell record when nothing is tracked
 
 
 # -- numpy (the references) -----------------------------------------------------------------------
@@ -274,7 +279,7 @@ def voxel_grid_numpy(events: Events, bins: int, height: int, width: int, t0: int
         weights[1::2] = upper
         grid = np.zeros((bins + 1) * hw, np.float32)
         np.add.at(grid, idx, weights)
-        flat[:] = grid[:bins * hw]
+        flat[:bins * hw] = grid[:bins * hw]
     return _grid_result(out, flat, (bins, height, width))
 
 
