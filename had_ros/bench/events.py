@@ -2,10 +2,11 @@
 voxel-grid building on numpy and torch, all on one synthetic stream in one run, one core.
 
 had_ros runs both of its paths: the compiled numba kernels (the default when numba imports)
-and the numpy reference (HAD_ROS_NO_NUMBA=1), side by side in the same round-robin timing.
-The baselines are optional (requirements-bench.txt); a missing one is skipped with a note.
-Targets (issues 2 and 10): decoding >= 2x the `evt3` package, voxel grid >= 100 Mev/s (whole
-stream, and in 33 ms windows into a reused VoxelGridBuffer). The decode target is judged like for like: our one-call decode
+and the numpy reference (HAD_ROS_NO_NUMBA=1), timed in turns (round robin; the numpy decoders
+in a round robin of their own, see _decode_round_robins). The baselines are optional
+(requirements-bench.txt); a missing one is skipped with a note. Targets (issues 2 and 10):
+decoding >= 2x the `evt3` package, voxel grid >= 100 Mev/s (whole stream, and in 33 ms windows
+into a reused VoxelGridBuffer). The decode target is judged like for like: our one-call decode
 against the package's one-call ``decode_bytes``, and our packet-by-packet decode against its
 streaming ``Decoder.feed``, on the synthetic stream and on a real EVT3 recording (``--real``,
 by default ../shared/real/evt3_sample.raw: 64 KiB packets and 1 ms packets).
