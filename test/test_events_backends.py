@@ -11,7 +11,8 @@ from had_ros.errors import DecodeError, HadError
 from had_ros.events import Events, accel, encode_evt3
 from had_ros.events.evt3 import Evt3Decoder
 from had_ros.events.representations import (
-    count_histogram, count_histogram_numpy, time_surface, time_surface_numpy, voxel_grid, voxel_grid_numpy,
+    VoxelGridBuffer, count_histogram, count_histogram_numpy, time_surface, time_surface_numpy, voxel_grid,
+    voxel_grid_numpy,
 )
 from test_events_codec import BASE, TH, TL, TRIG, V8, V12, X, Y, sensor_events, words
 from test_events_representations import random_events
@@ -47,16 +48,22 @@ def assert_same_decoding(buf: bytes, cuts, width: int, height: int) -> None:
     assert fast.time_us == ref.time_us
 
 
-def assert_same_on_both_kernels(buf: bytes, cuts, width: int, height: int) -> None:
-    """assert_same_decoding with each EVT3 kernel forced for every packet (Evt3Decoder picks
-    evt3_decode or evt3_decode_vectors per packet from its content)."""
-    original = (_kernels.evt3_decode, _kernels.evt3_decode_vectors)
-    for forced in original:
-        _kernels.evt3_decode = _kernels.evt3_decode_vectors = forced
+def assert_same_on_every_kernel(buf: bytes, cuts, width: int, height: int) -> None:
+    """assert_same_decoding as Evt3Decoder runs (evt3_decode_fast, which hands a packet whose time
+    goes back to evt3_decode or evt3_decode_vectors), and with each of those two forced for every
+    packet, the fast kernel off."""
+    assert_same_decoding(buf, cuts, width, height)
+    original = (_kernels.evt3_decode_fast, _kernels.evt3_decode, _kernels.evt3_decode_vectors)
+
+    def fast_off(*args):
+        return 0, 0, _kernels.FAST_NEEDS_EXACT
+
+    for forced in original[1:]:
+        _kernels.evt3_decode_fast, _kernels.evt3_decode, _kernels.evt3_decode_vectors = fast_off, forced, forced
         try:
             assert_same_decoding(buf, cuts, width, height)
         finally:
-            _kernels.evt3_decode, _kernels.evt3_decode_vectors = original
+            _kernels.evt3_decode_fast, _kernels.evt3_decode, _kernels.evt3_decode_vectors = original
 
 
 # -- EVT3 ----------------------------------------------------------------------------------------
@@ -86,11 +93,12 @@ def test_evt3_paths_agree_on_word_soup(ws, lead, cuts, width, height):
 @SETTINGS
 @given(ws=st.lists(st.tuples(st.sampled_from(WORD_TYPES), st.integers(0, 0xFFF)), max_size=300),
        cuts=st.lists(st.integers(0, 700), max_size=4), width=st.integers(1, 300), height=st.integers(1, 100))
-def test_both_evt3_kernels_agree_with_the_numpy_path(ws, cuts, width, height):
-    # Evt3Decoder picks evt3_decode (streams of ADDR_X) or evt3_decode_vectors (streams of vector
-    # words) per packet; each alone must give the numpy path's packets, counters and state.
+def test_every_evt3_kernel_agrees_with_the_numpy_path(ws, cuts, width, height):
+    # Evt3Decoder runs evt3_decode_fast, and evt3_decode (streams of ADDR_X) or evt3_decode_vectors
+    # (streams of vector words) for a packet whose time goes back; each of the two alone must
+    # give the numpy path's packets, counters and state too.
     buf = words(TH(0), *[(t << 12) | v for t, v in ws])
-    assert_same_on_both_kernels(buf, cuts, width, height)
+    assert_same_on_every_kernel(buf, cuts, width, height)
 
 
 @SETTINGS
@@ -99,14 +107,14 @@ def test_both_evt3_kernels_agree_with_the_numpy_path(ws, cuts, width, height):
        cuts=st.lists(st.integers(0, 600), max_size=4), width=st.integers(1, 300), height=st.integers(1, 64))
 def test_32_pixel_vector_groups_decode_alike_on_every_path(groups, cuts, width, height):
     # IMX636 streams send 32-pixel vectors as VECT_BASE_X, VECT_12, VECT_12, VECT_8, which
-    # evt3_decode takes in one step: bases near and past the right edge, rows outside, time steps
+    # evt3_decode_fast and evt3_decode take in one step: bases near and past the right edge, rows outside, time steps
     # back (re-stamped), single ADDR_X between groups, cuts through a group.
     ws = [TH(0)]
     for base, pol, m1, m2, m3, extra, y in groups:
         ws += [TL(extra * 7 % 50), Y(y), BASE(base, pol), V12(m1), V12(m2), V8(m3)]
         ws += [X((base + k) % 2048) for k in range(extra)]
     buf = words(*ws)
-    assert_same_on_both_kernels(buf, cuts, width, height)
+    assert_same_on_every_kernel(buf, cuts, width, height)
 
 
 def test_evt3_paths_agree_across_rollovers_and_numpy_chunks(monkeypatch):
@@ -150,6 +158,70 @@ def test_evt3_vector_edges_and_drops_match():
     assert dec.stats["out_of_sensor"] == 6 + 1 + 2 and dec.stats["time_clamped"] == 1
     assert dec.stats["no_address_y"] == 12 and dec.stats["no_base_x"] == 8
     assert dec.triggers.t.tolist() == [3000] and dec.triggers.id.tolist() == [5]
+
+
+def test_the_fast_kernel_hands_on_what_it_cannot_do_and_leaves_the_state_alone():
+    # evt3_decode_fast refuses a packet whose time goes back (FAST_NEEDS_EXACT) and outputs too
+    # short for its vectors or triggers (FAST_NEEDS_ROOM), with the state as it was.
+    back = np.frombuffer(words(TH(0), TL(9), Y(1), X(2), TL(5), X(3)), np.uint16)
+    dense = np.frombuffer(words(TH(0), Y(1), BASE(0), *[V12(0xFFF)] * 60), np.uint16)
+    trig = np.frombuffer(words(TH(0), *[TRIG(1, 2)] * 5), np.uint16)
+    for w, room, n_trig, status in ((back, 300, 4, _kernels.FAST_NEEDS_EXACT),
+                                    (dense, 400, 4, _kernels.FAST_NEEDS_ROOM),
+                                    (trig, 300, 4, _kernels.FAST_NEEDS_ROOM),
+                                    (trig, 300, 5, _kernels.FAST_OK_COUNTED)):
+        state = Evt3Decoder(1000, 10).state
+        before = state.array.copy()
+        out = (np.empty(room, np.uint16), np.empty(room, np.uint16), np.empty(room, np.int64), np.empty(room, np.uint8))
+        res = _kernels.evt3_decode_fast(w, state.array, 1000, 10, *out, np.empty((n_trig, 3), np.int64))
+        assert res[2] == status
+        if status < 0:
+            np.testing.assert_array_equal(state.array, before)
+    # words + FAST_SLACK events: always enough for a stream of single events
+    w = np.frombuffer(words(TH(0), Y(1), *[X(3)] * 50), np.uint16)
+    room = len(w) + _kernels.FAST_SLACK
+    out = (np.empty(room, np.uint16), np.empty(room, np.uint16), np.empty(room, np.int64), np.empty(room, np.uint8))
+    assert _kernels.evt3_decode_fast(w, Evt3Decoder(8, 8).state.array, 8, 8, *out, np.empty((1, 3), np.int64)) == (
+        50, 0, _kernels.FAST_OK)
+
+
+def test_dense_vectors_and_many_triggers_grow_the_fast_path_room():
+    # The first packet of dense vectors (12 events a word) and 40 triggers outruns the room of
+    # one event a word: decoded exactly all the same, and the decoder gives the next packets room.
+    def packet(t):
+        return words(TL(t), Y(3), BASE(0), *[V12(0xFFF), V8(0xFF)] * 20, *[TRIG(t % 2, 1)] * 40)
+
+    stream = words(TH(0)) + b"".join(packet(t) for t in range(1, 40))
+    cuts = list(range(2 + len(packet(1)), len(stream), len(packet(1))))
+    assert_same_decoding(stream, cuts, 1000, 8)
+    dec = Evt3Decoder(1000, 8, "numba")
+    calls = []
+    fast = _kernels.evt3_decode_fast
+
+    def counting(*args):
+        res = fast(*args)
+        calls.append(res[2])
+        return res
+
+    _kernels.evt3_decode_fast = counting
+    try:
+        events = [dec.decode(p) for p in (stream[:2 + len(packet(1))], *[packet(t) for t in range(2, 6)])]
+    finally:
+        _kernels.evt3_decode_fast = fast
+    assert [len(e) for e in events] == [400] * 5 and [len(dec.triggers)] == [40]
+    assert calls[0] == _kernels.FAST_NEEDS_ROOM and set(calls[1:]) == {_kernels.FAST_OK_COUNTED}
+    assert dec._room > 5 and len(dec._trig) >= 40  # 400 events in 83 words
+
+
+def test_invalid_single_events_are_dropped_in_order_by_the_fast_path():
+    # ADDR_X events before any row and outside the sensor are removed after the word loop,
+    # the others kept in order with their times
+    buf = words(TH(0), TL(1), X(0), X(1), Y(2), X(3), X(50), TL(4), X(4), Y(9), X(5), Y(3), X(6))
+    dec = Evt3Decoder(10, 4, "numba")
+    ev = dec.decode(buf)
+    assert ev.x.tolist() == [3, 4, 6] and ev.y.tolist() == [2, 2, 3] and ev.t.tolist() == [1000, 4000, 4000]
+    assert dec.stats["no_address_y"] == 2 and dec.stats["out_of_sensor"] == 2
+    assert_same_decoding(buf, [5, 11], 10, 4)
 
 
 def test_a_stream_may_switch_paths_at_any_packet():
@@ -256,8 +328,7 @@ def test_representations_are_identical_on_both_paths(data, bins, shuffle, window
 
 
 def test_voxel_grid_windows_on_a_large_sensor_are_identical():
-    # Short windows on a large grid take the kernel's sparse path, one long window its dense
-    # path; consecutive calls reuse (and must leave clean) the per-thread scratch buffers.
+    # Short windows on a large grid and long ones, one grid size after another.
     rng = np.random.default_rng(3)
     n, W, H = 30_000, 320, 240
     t = np.sort(rng.integers(0, 10**9, n))
@@ -270,6 +341,52 @@ def test_voxel_grid_windows_on_a_large_sensor_are_identical():
     np.testing.assert_array_equal(g, voxel_grid_numpy(ev, 5, 64, 64, 0, 10**9))
 
 
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a).view(np.uint32)
+
+
+def test_voxel_grid_into_a_reused_output_equals_a_new_grid():
+    # Window after window into one VoxelGridBuffer (which zeroes only what its last grid wrote)
+    # and into one array (zeroed whole): every grid bit for bit the new grid of both paths, also
+    # after a busier window, an empty one, unsorted events and a numpy-path call in between.
+    rng = np.random.default_rng(11)
+    n, W, H, bins = 40_000, 320, 240, 5
+    t = np.sort(rng.integers(0, 10**9, n))
+    ev = Events.from_arrays(rng.integers(0, W, n), rng.integers(0, H, n), t, rng.integers(0, 2, n), W, H)
+    buf, arr = VoxelGridBuffer(bins, H, W), np.full((bins, H, W), 7.0, np.float32)
+    windows = [(0, 10**9), (0, 33_000_000), (33_000_000, 66_000_000), (700_000_000, 700_000_001),
+               (66_000_000, 99_000_000), (0, 500_000_000), (10**9, 2 * 10**9), (5_000_000, 40_000_000)]
+    for i, (t0, t1) in enumerate(windows):
+        src = ev if i != 4 else ev[rng.permutation(n)]  # unsorted: sorted first
+        ref = voxel_grid_numpy(ev, bins, H, W, t0, t1)
+        if i == 6:  # the numpy path into the buffer: it forgets which cells were written
+            with accel.numpy_only():
+                assert voxel_grid(src, bins, H, W, t0, t1, out=buf) is buf.grid
+        g = voxel_grid(src, bins, H, W, t0, t1, out=buf)
+        assert g is buf.grid and not g.flags.writeable
+        np.testing.assert_array_equal(_bits(g), _bits(ref))
+        assert voxel_grid(src, bins, H, W, t0, t1, out=arr) is arr
+        np.testing.assert_array_equal(_bits(arr), _bits(ref))
+        np.testing.assert_array_equal(_bits(voxel_grid_numpy(src, bins, H, W, t0, t1, out=arr)), _bits(ref))
+        np.testing.assert_array_equal(_bits(voxel_grid(src, bins, H, W, t0, t1)), _bits(ref))
+
+
+@pytest.mark.parametrize("path", [voxel_grid, voxel_grid_numpy])
+def test_voxel_grid_refuses_an_output_that_does_not_fit(path):
+    ev = Events.from_arrays([1, 2], [1, 1], [0, 10], [1, 0], 8, 4)
+    read_only = np.zeros((2, 4, 8), np.float32)
+    read_only.flags.writeable = False
+    bad = {"got float32 (3, 4, 8)": np.zeros((3, 4, 8), np.float32), "got float64 (2, 4, 8)": np.zeros((2, 4, 8)),
+           "not C-contiguous": np.zeros((2, 8, 4), np.float32).transpose(0, 2, 1), "read-only": read_only,
+           "VoxelGridBuffer of (2, 4, 9)": VoxelGridBuffer(2, 4, 9), "got list": [0.0] * 64}
+    for message, out in bad.items():
+        with pytest.raises(DecodeError, match="voxel_grid: out") as info:
+            path(ev, 2, 4, 8, 0, 20, out=out)
+        assert message in str(info.value)
+    with pytest.raises(DecodeError, match="size must be positive"):
+        VoxelGridBuffer(0, 4, 8)
+
+
 def test_representation_inputs_of_any_layout_use_one_signature():
     ev = Events.from_arrays([0, 1, 2, 3], [0, 1, 1, 2], [0, 10, 20, 30], [1, 0, 1, 1], 4, 3)
     rec = ev.as_structured()  # strided field views, another dtype layout
@@ -278,6 +395,7 @@ def test_representation_inputs_of_any_layout_use_one_signature():
         np.testing.assert_array_equal(voxel_grid(e, 3, 3, 4, 0, 40), voxel_grid_numpy(e, 3, 3, 4, 0, 40))
         np.testing.assert_array_equal(count_histogram(e, 3, 4), count_histogram_numpy(e, 3, 4))
         np.testing.assert_array_equal(time_surface(e, 3, 4, 25.0), time_surface_numpy(e, 3, 4, 25.0))
-    for kernel in (_kernels.voxel_grid, _kernels.count_histogram, _kernels.latest_times, _kernels.is_sorted,
-                   _kernels.evt3_count, _kernels.evt3_decode, _kernels.evt3_decode_vectors):
+    for kernel in (_kernels.voxel_grid, _kernels.clear_cells, _kernels.count_histogram, _kernels.latest_times,
+                   _kernels.is_sorted, _kernels.evt3_count, _kernels.evt3_decode, _kernels.evt3_decode_vectors,
+                   _kernels.evt3_decode_fast, _kernels._drop_invalid):
         assert len(kernel.signatures) <= 1, kernel

@@ -79,11 +79,12 @@ def test_bench_events_smoke(tmp_path, capsys):
         assert res["decode"][f"had_ros {be} read_raw (file)"]["same_events"] is True
         assert f"{be}, whole stream" in res["voxel_grid"]
     if "numba" in backends:
-        for name in ("numba, whole stream", "count_histogram numba, whole stream",
-                     "time_surface numba, whole stream"):
+        for name in ("numba, whole stream", "numba, 33 ms windows, out=VoxelGridBuffer",
+                     "count_histogram numba, whole stream", "time_surface numba, whole stream"):
             assert res["voxel_grid"][name]["identical_to_numpy"] is True
     assert res["voxel_grid"]["torch cpu, whole stream"]["max_abs_diff_vs_numpy"] < 1e-4
     assert f"voxel_grid_{backends[0]}_mev_s" in res["targets"]
+    assert f"voxel_grid_{backends[0]}_33ms_windows_reused_buffer_mev_s" in res["targets"]
     if "evt3 package (one call)" in res["decode"]:
         assert {"decode_one_call_vs_evt3_decode_bytes", "decode_stream_vs_evt3_feed"} <= set(res["targets"])
     if "real_decode" in res:  # the real recording of ../shared/real, decoded alike in any packets

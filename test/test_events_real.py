@@ -152,8 +152,11 @@ def test_evt3_padding_words_are_skipped_and_counted(evt3_events, backend):
     assert dec.stats["unknown_words"] == 500
 
 
-def test_both_evt3_kernels_decode_the_real_recording_alike(evt3_events, monkeypatch):
+def test_every_evt3_kernel_decodes_the_real_recording_alike(evt3_events, monkeypatch):
     _kernels = pytest.importorskip("had_ros.events._kernels", reason="numba is not installed")
+    dec = Evt3Decoder(1280, 720, "numba")
+    assert dec.decode(words_of(EVT3_RAW).tobytes()).equals(evt3_events)  # evt3_decode_fast
+    monkeypatch.setattr(_kernels, "evt3_decode_fast", lambda *args: (0, 0, _kernels.FAST_NEEDS_EXACT))
     for forced in (_kernels.evt3_decode, _kernels.evt3_decode_vectors):
         monkeypatch.setattr(_kernels, "evt3_decode", forced)
         monkeypatch.setattr(_kernels, "evt3_decode_vectors", forced)

@@ -15,7 +15,8 @@ from had_ros.events.libcaer import LibcaerCmpDecoder, LibcaerDecoder, encode_lib
 from had_ros.events.io import iter_raw, iter_windows, read_events, read_raw, write_events, write_raw
 from had_ros.events.aedat4 import read_aedat4, read_aedat4_frames, write_aedat4
 from had_ros.events.representations import (
-    count_histogram, count_histogram_torch, time_surface, time_surface_torch, voxel_grid, voxel_grid_torch,
+    VoxelGridBuffer, count_histogram, count_histogram_torch, time_surface, time_surface_torch, voxel_grid,
+    voxel_grid_torch,
 )
 from had_ros.events.accumulator import EventAccumulator
 
@@ -25,5 +26,5 @@ __all__ = [
     "Evt2Decoder", "Evt21Decoder", "encode_evt2", "encode_evt21", "LibcaerDecoder", "LibcaerCmpDecoder",
     "encode_libcaer", "encode_libcaer_cmp", "iter_raw", "iter_windows",
     "read_aedat4", "read_aedat4_frames", "write_aedat4", "voxel_grid", "count_histogram", "time_surface",
-    "voxel_grid_torch", "count_histogram_torch", "time_surface_torch", "EventAccumulator",
+    "voxel_grid_torch", "count_histogram_torch", "time_surface_torch", "EventAccumulator", "VoxelGridBuffer",
 ]

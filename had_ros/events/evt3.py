@@ -5,7 +5,7 @@ in microseconds; had_ros times are nanoseconds, so a round trip keeps microsecon
 (the encoder floors to µs).
 
 Two decoding paths give the same events, triggers, counters and state: a compiled numba kernel
-(one pass over the words, had_ros.events._kernels.evt3_decode), used when numba imports, and the
+(one pass over the words, had_ros.events._kernels.evt3_decode_fast), used when numba imports, and the
 vectorised numpy reference, used without numba or with HAD_ROS_NO_NUMBA=1 (see accel.py). The
 numpy path never loops over words in Python: the state an event word sees (time, y, vector base
 x, polarity) is the value set by the last state word of that kind before it, found by a
@@ -35,6 +35,8 @@ _STATE_INC[[TIME_HIGH, TIME_LOW]] = 1
 _STATE_INC[ADDR_Y] = 1 << _FIELD_BITS
 _STATE_INC[VECT_BASE_X] = 1 << (2 * _FIELD_BITS)
 _NO_TRIGGER_ROWS = np.empty((0, 3), np.int64)  # the kernel's trigger output when a packet has none
+# The most output room evt3_decode_fast gets, in events a word (a VECT_12 word gives 12 events).
+MAX_ROOM = 13.0
 
 
 class Evt3Decoder(StreamDecoder):
@@ -91,6 +93,8 @@ class Evt3Decoder(StreamDecoder):
                     "ignored_words", "rollovers"):
             self.stats[key] = 0
         self.state = Evt3State()
+        self._room = 1.0  # output room of evt3_decode_fast, events a word (grows for vector streams)
+        self._trig = np.empty((16, 3), np.int64)  # its trigger output, reused (copied out)
 
     def reset(self) -> None:
         super().reset()
@@ -137,14 +141,40 @@ class Evt3Decoder(StreamDecoder):
         if not (w.dtype.isnative and w.flags.aligned):
             w = w.astype(np.uint16)
         w.flags.writeable = False  # one kernel signature whatever buffer type came in
-        n_ev, n_tr, n_x = k.evt3_count(w)
-        size = n_ev + k.EVENT_SLACK
-        # one allocation for the four outputs (t first: 8-byte aligned), views into it
+        # evt3_decode_fast first, without a counting pass: room for one event a word (what a
+        # stream of single events needs), more once a packet of vectors asked for it.
+        t, x, y, p = self._outputs(int(len(w) * self._room) + k.FAST_SLACK)
+        n, nt, status = k.evt3_decode_fast(w, self.state.array, self.width, self.height, x, y, t, p,
+                                           self._trig)
+        if status < 0:  # time went back (events to re-stamp), or vectors outran the room
+            return self._decode_exact(k, w, status == k.FAST_NEEDS_ROOM)
+        if status == k.FAST_OK_COUNTED:
+            for name, value in self.state.take_counters().items():
+                self.stats[name] += value
+            if nt:
+                trig = self._trig
+                self.triggers = Triggers(trig[:nt, 0].copy(), trig[:nt, 1].astype(np.uint8),
+                                         trig[:nt, 2].astype(np.uint8))
+        if not n:
+            return self._empty()
+        self.stats["events"] += n
+        return Events._trusted(x[:n], y[:n], t[:n], p[:n], self.width, self.height)
+
+    @staticmethod
+    def _outputs(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """t, x, y, p for ``size`` events: views into one allocation (t first: 8-byte aligned)."""
         block = np.empty(size * 13, np.uint8)
-        t = block[:8 * size].view(np.int64)
-        x = block[8 * size:10 * size].view(np.uint16)
-        y = block[10 * size:12 * size].view(np.uint16)
-        p = block[12 * size:]
+        return (block[:8 * size].view(np.int64), block[8 * size:10 * size].view(np.uint16),
+                block[10 * size:12 * size].view(np.uint16), block[12 * size:])
+
+    def _decode_exact(self, k, w: np.ndarray, grow: bool) -> Events:
+        """The packet through evt3_decode (or evt3_decode_vectors), sized by a counting pass."""
+        n_ev, n_tr, n_x = k.evt3_count(w)
+        if grow:  # the next packets get room for this one's density of events
+            self._room = max(self._room, min(MAX_ROOM, (n_ev + len(w)) / max(len(w), 1) + 0.25))
+            if n_tr > len(self._trig):
+                self._trig = np.empty((2 * n_tr, 3), np.int64)
+        t, x, y, p = self._outputs(n_ev + k.EVENT_SLACK)
         trig = np.empty((n_tr, 3), np.int64) if n_tr else _NO_TRIGGER_ROWS
         # Two kernels, the same results: one built for streams of single ADDR_X events (what a
         # real IMX636 sends in most scenes), one for streams of vector words.

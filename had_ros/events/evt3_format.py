@@ -60,6 +60,7 @@ COUNTER_NAMES = ("before_time_high", "no_address_y", "no_base_x", "time_clamped"
 (S_STARTED, S_TH_RAW, S_HIGH, S_LOW, S_T_MAX, S_Y, S_BASE_X, S_POL) = range(len(STATE_FIELDS))
 (C_BEFORE_TIME_HIGH, C_NO_ADDRESS_Y, C_NO_BASE_X, C_TIME_CLAMPED, C_OUT_OF_SENSOR, C_UNKNOWN_WORDS,
  C_IGNORED_WORDS, C_ROLLOVERS, C_TRIGGERS) = range(len(STATE_FIELDS), len(STATE_FIELDS) + len(COUNTER_NAMES))
+C_FIRST = len(STATE_FIELDS)  # the first counter
 STATE_SIZE = len(STATE_FIELDS) + len(COUNTER_NAMES)
 _INITIAL = {"started": 0, "th_raw": 0, "high": 0, "low": 0, "t_max": -1, "y": -1, "base_x": NO_BASE, "pol": 0}
 

@@ -2,7 +2,10 @@
 
 - voxel grid (bins, H, W): each event adds its polarity (ON +1, OFF -1) to the two time bins
   around its normalised time tn = (bins - 1) * (t - t0) / (t1 - t0), weighted linearly
-  (1 - frac to floor(tn), frac to floor(tn) + 1). Only events with t0 <= t < t1 count.
+  (1 - frac to floor(tn), frac to floor(tn) + 1). Only events with t0 <= t < t1 count. Each
+  weight is rounded to float32 and added in float32, event by event in time order (lower
+  weight, then upper). ``out=`` takes a reusable output: a float32 array, or a
+  VoxelGridBuffer, which clears only the cells its previous grid wrote.
 - count histogram (2, H, W): events per pixel, channel 0 = OFF, 1 = ON.
 - time surface (2, H, W): exp(-(t_ref - t_last) / tau) of each pixel's latest event per
   polarity, 0 where a pixel has none.
@@ -11,13 +14,14 @@ Events with x >= width or y >= height are dropped (callers crop by shifting coor
 first). Polarity: Events hold p = 1 (ON) or 0 (OFF) (Events.from_arrays refuses other values);
 the voxel grid weights each event by 2p - 1 (+1 ON, -1 OFF; so it needs p in {0, 1}), the count
 histogram and the time surface put p != 0 in their ON channel (1) and p == 0 in OFF (0), on
-numpy and torch alike. numpy sums with np.bincount in float64 and torch with
-index_add_ in float64, both returning float32, so the two agree to float32 rounding.
+numpy and torch alike. torch sums the voxel grid with index_add_ in float64 (in no fixed
+order) and rounds once, so it agrees with the numpy/numba grid to float32 accumulation error
+(about 1e-7 of the sum a weight); histograms and time surfaces agree to float32 rounding.
 
 On the CPU, ``voxel_grid``, ``count_histogram`` and ``time_surface`` run compiled numba kernels
 (had_ros.events._kernels, one core) when numba imports and HAD_ROS_NO_NUMBA is unset (see
-accel.py), else the numpy references ``*_numpy`` below. The kernels add the same float64 terms
-in the same order as the references, so the results are identical, not just close.
+accel.py), else the numpy references ``*_numpy`` below. The kernels add the same terms in the
+same order and precision as the references, so the results are identical, not just close.
 """
 from __future__ import annotations
 
@@ -49,14 +53,93 @@ def _pixel_index(x: np.ndarray, y: np.ndarray, height: int, width: int) -> tuple
 
 
 # -- the public CPU functions: compiled kernels, or the numpy references -------------------------
-def voxel_grid(events: Events, bins: int, height: int, width: int, t0: int, t1: int) -> np.ndarray:
+def voxel_grid(events: Events, bins: int, height: int, width: int, t0: int, t1: int,
+               out: "np.ndarray | VoxelGridBuffer | None" = None) -> np.ndarray:
     """(bins, height, width) float32 voxel grid of the events with t0 <= t < t1 (ns): each adds
-    2p - 1 (+1 ON, -1 OFF), split linearly between the two bins around its normalised time."""
+    2p - 1 (+1 ON, -1 OFF), split linearly between the two bins around its normalised time.
+
+    ``out``: None (a new array), a C-contiguous writeable float32 array of that shape (zeroed,
+    filled and returned), or a VoxelGridBuffer of that size (its grid is returned; it zeroes
+    only the cells its previous grid wrote, the fast way to grid window after window).
+    Raises DecodeError for a non-positive size, an empty window or an ``out`` that does not fit."""
     k = accel.kernels()
     # the kernel takes integer ns; a float t0 keeps numpy's float arithmetic (and results)
     if k is None or not isinstance(t0, (int, np.integer)):
-        return voxel_grid_numpy(events, bins, height, width, t0, t1)
-    return _voxel_grid_compiled(k, events, bins, height, width, t0, t1)
+        return voxel_grid_numpy(events, bins, height, width, t0, t1, out=out)
+    return _voxel_grid_compiled(k, events, bins, height, width, t0, t1, out)
+
+
+class VoxelGridBuffer:
+    """A reusable output of ``voxel_grid(..., out=buffer)`` for grids of one (bins, height, width).
+
+    It holds one grid and the cells its last grid wrote, so the next call zeroes those cells
+    instead of the whole grid: on a full sensor (1280x720, 5 bins: 18 MB) clearing and
+    allocating a grid each 33 ms window costs more than gridding its events. ``grid`` is the
+    latest grid, a read-only view that the next call rewrites (copy it to keep it). One buffer
+    serves one thread at a time."""
+
+    def __init__(self, bins: int, height: int, width: int) -> None:
+        height, width, bins = _check_size(height, width, bins)
+        self.shape = (bins, height, width)
+        plane = height * width
+        # the grid and a spare plane (clear_cells zeroes a recorded cell and the next plane's)
+        self._flat = np.zeros((bins + 1) * plane, np.float32)
+        self._cells = np.empty(0, np.uint32)  # the lower cell of each event of the last grid
+        self._n_cells = 0
+        self._cells_known = True  # False: the cells written are unknown (zero the whole grid)
+        # cells are recorded as uint32: a grid of 2**32 cells or more is zeroed whole each call
+        self._trackable = (bins + 1) * plane < 1 << 32
+        self._view = self._flat[:bins * plane].reshape(self.shape).view()
+        self._view.flags.writeable = False
+
+    @property
+    def grid(self) -> np.ndarray:
+        return self._view
+
+    def _clear(self, k) -> np.ndarray:
+        """The flat grid (with its spare plane), all zero: only the cells last written are
+        zeroed when they are known."""
+        if self._cells_known and k is not None:
+            k.clear_cells(self._flat, self._cells, self._n_cells, self.shape[1] * self.shape[2])
+        else:
+            self._flat.fill(0.0)
+        self._n_cells = 0
+        self._cells_known = False  # until a kernel has recorded what it writes
+        return self._flat
+
+    def _cells_for(self, n: int) -> np.ndarray:
+        if len(self._cells) < n:
+            self._cells = np.empty(max(n, 2 * len(self._cells)), np.uint32)
+        return self._cells
+
+
+def _zeroed_output(out, bins: int, height: int, width: int, k=None) -> np.ndarray:
+    """The flat float32 grid to fill, all zero: new, the caller's array, or a VoxelGridBuffer's."""
+    shape = (bins, height, width)
+    if out is None:
+        return np.zeros(bins * height * width, np.float32)
+    if isinstance(out, VoxelGridBuffer):
+        if out.shape != shape:
+            raise DecodeError(f"voxel_grid: out is a VoxelGridBuffer of {out.shape} (bins, height, width), "
+                              f"this grid is {shape}")
+        return out._clear(k)
+    if not isinstance(out, np.ndarray):
+        raise DecodeError(f"voxel_grid: out must be None, a float32 array or a VoxelGridBuffer, "
+                          f"got {type(out).__name__}")
+    if out.dtype != np.float32 or out.shape != shape or not out.flags.c_contiguous or not out.flags.writeable:
+        raise DecodeError(
+            f"voxel_grid: out must be a writeable C-contiguous float32 array of shape {shape}, got "
+            f"{out.dtype} {out.shape}{'' if out.flags.c_contiguous else ', not C-contiguous'}"
+            f"{'' if out.flags.writeable else ', read-only'}")
+    flat = out.reshape(-1)
+    flat.fill(0.0)
+    return flat
+
+
+def _grid_result(out, flat: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    if isinstance(out, VoxelGridBuffer):
+        return out.grid
+    return out if out is not None else flat.reshape(shape)
 
 
 def count_histogram(events: Events, height: int, width: int) -> np.ndarray:
@@ -95,10 +178,9 @@ def time_surface(events: Events, height: int, width: int, tau_ns: float, t_ref: 
     return out.reshape(2, height, width)
 
 
-# Per-thread scratch buffers of the kernels, kept between calls so that a short window on a large
-# sensor does not pay for clearing a full-size buffer: the kernels leave them as they found them.
-# Each thread that calls keeps the largest it needed: 24 bytes a pixel for voxel grids (22 MB for
-# 1280x720), 16 for time surfaces.
+# Per-thread scratch buffers of the time-surface kernel, kept between calls so that a short window
+# on a large sensor does not pay for clearing a full-size buffer: the kernel leaves them as it
+# found them. Each thread that calls keeps the largest it needed: 16 bytes a pixel.
 _local = threading.local()
 
 
@@ -138,67 +220,67 @@ def _kernel_events(events: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             _kernel_input(events.t, np.int64), _kernel_input(events.p, np.uint8))
 
 
-def _voxel_grid_compiled(k, events: Events, bins: int, height: int, width: int, t0: int, t1: int) -> np.ndarray:
+def _voxel_grid_compiled(k, events: Events, bins: int, height: int, width: int, t0: int, t1: int,
+                         out=None) -> np.ndarray:
     height, width, bins = _check_size(height, width, bins)
     if t1 <= t0:
         raise DecodeError(f"voxel_grid: empty time window [{t0}, {t1}) ns")
-    hw = height * width
-    out = np.zeros(bins * hw + 1, np.float32)  # the grid, and a spare element for the kernel
+    flat = _zeroed_output(out, bins, height, width, k)
     x, y, t, p = _kernel_events(events)
     if not k.is_sorted(t):
         order = np.argsort(t, kind="stable")
         x, y, t, p = (_kernel_input(a[order], a.dtype) for a in (x, y, t, p))
     i0, i1 = np.searchsorted(t, [t0, t1], side="left")
-    if i1 > i0:
-        # Combining whole rows (about 2 ns a pixel) beats visiting each event's pixel twice
-        # more (about 8 ns an event, random access) once a bin has a quarter as many events
-        # as the grid has pixels.
-        dense = 4 * (i1 - i0) >= bins * hw
-        with _scratch(3 * hw, np.float64, 0.0) as scratch:
-            k.voxel_grid(x[i0:i1], y[i0:i1], t[i0:i1], p[i0:i1], int(t0), (bins - 1) / (t1 - t0), bins,
-                         height, width, out, scratch.reshape(3, hw), bool(dense))
-    return out[:-1].reshape(bins, height, width)
+    track = isinstance(out, VoxelGridBuffer) and out._trackable
+    cells = out._cells_for(i1 - i0) if track else _NO_CELLS
+    n_cells = k.voxel_grid(x[i0:i1], y[i0:i1], t[i0:i1], p[i0:i1], int(t0), (bins - 1) / (t1 - t0), bins,
+                           height, width, flat, cells, track)
+    if track:
+        out._n_cells, out._cells_known = n_cells, True
+    return _grid_result(out, flat, (bins, height, width))
+
+
+_NO_CELLS = np.empty(0, np.uint32)  # voxel_grid's cell record when nothing is tracked
 
 
 # -- numpy (the references) -----------------------------------------------------------------------
-def voxel_grid_numpy(events: Events, bins: int, height: int, width: int, t0: int, t1: int) -> np.ndarray:
+def voxel_grid_numpy(events: Events, bins: int, height: int, width: int, t0: int, t1: int,
+                     out: "np.ndarray | VoxelGridBuffer | None" = None) -> np.ndarray:
     """voxel_grid on numpy (the reference)."""
     height, width, bins = _check_size(height, width, bins)
     if t1 <= t0:
         raise DecodeError(f"voxel_grid: empty time window [{t0}, {t1}) ns")
+    flat = _zeroed_output(out, bins, height, width)
     if not events.is_sorted():
         events = events[np.argsort(events.t, kind="stable")]
     events = events.time_window(t0, t1)
     hw = height * width
-    out = np.zeros((bins, hw), np.float32)
-    if not len(events):
-        return out.reshape(bins, height, width)
-    pix, inside = _pixel_index(events.x, events.y, height, width)
-    tn = np.multiply(events.t - t0, (bins - 1) / (t1 - t0))
-    pol = events.p.astype(np.float64)
-    pol *= 2.0
-    pol -= 1.0
-    if inside is not None:
-        pix, tn, pol = pix[inside], tn[inside], pol[inside]
-    # Sorted times make each lower bin a contiguous run of events: bin b's grid is the
-    # pol * (1 - frac) of run b plus the pol * frac of run b - 1, one bincount each.
-    ends = np.searchsorted(tn, np.arange(1, bins + 1), side="left")
-    start, carry = 0, None
-    for b in range(bins):
-        run = slice(start, int(ends[b]))
-        start = int(ends[b])
-        grid, carry = carry, None
-        if run.start < run.stop:
-            upper = tn[run] - b
-            upper *= pol[run]
-            lower = pol[run] - upper
-            counts = np.bincount(pix[run], lower, minlength=hw)
-            grid = counts if grid is None else np.add(grid, counts, out=grid)
-            if b + 1 < bins:  # weight for bin `bins` is always 0 (tn < bins - 1)
-                carry = np.bincount(pix[run], upper, minlength=hw)
-        if grid is not None:
-            out[b] = grid
-    return out.reshape(bins, height, width)
+    if len(events):
+        pix, inside = _pixel_index(events.x, events.y, height, width)
+        tn = np.multiply(events.t - t0, (bins - 1) / (t1 - t0))
+        pol = events.p.astype(np.float64)
+        pol *= 2.0
+        pol -= 1.0
+        if inside is not None:
+            pix, tn, pol = pix[inside], tn[inside], pol[inside]
+        b = tn.astype(np.intp)  # tn >= 0: the floor
+        upper = tn - b
+        upper *= pol
+        # Event by event, its lower weight to bin b and then its upper weight to bin b + 1 (a
+        # spare plane past the last bin takes the last bin's upper weights), in float32:
+        # np.add.at adds in the order of its index array.
+        cell = b * hw
+        cell += pix
+        idx = np.empty(2 * len(cell), np.intp)
+        idx[0::2] = cell
+        idx[1::2] = cell + hw
+        weights = np.empty(2 * len(cell), np.float32)
+        weights[0::2] = pol - upper
+        weights[1::2] = upper
+        grid = np.zeros((bins + 1) * hw, np.float32)
+        np.add.at(grid, idx, weights)
+        flat[:bins * hw] = grid[:bins * hw]
+    return _grid_result(out, flat, (bins, height, width))
 
 
 def count_histogram_numpy(events: Events, height: int, width: int) -> np.ndarray:
