@@ -239,6 +239,8 @@ def test_parameter_table_checks_and_yaml_in_sync():
         assert spec.description and spec.type in P.TYPES
     yaml_file = Path(__file__).resolve().parent.parent / "config" / "tracker.yaml"
     assert yaml_file.read_text() == P.yaml_text(), "config/tracker.yaml is stale: rewrite it from params.yaml_text()"
+    node_md = (yaml_file.parent.parent / "docs" / "NODE.md").read_text()
+    assert P.markdown_table() in node_md, "docs/NODE.md's parameter table is stale: rewrite it from params.markdown_table()"
 
 
 def test_high_rate_event_only_steps_between_images(tracker_factory):

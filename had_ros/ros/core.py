@@ -263,15 +263,23 @@ class TrackerCore:
     # -- events ------------------------------------------------------------------------------------
     def on_packet(self, encoding: str, width: int, height: int, seq: int, time_base: int, data: Any,
                   stamp_ns: int) -> None:
+        """One event packet (the fields of an EventPacket; stamp_ns its header stamp)."""
+        self.on_packets([(encoding, width, height, seq, time_base, data, stamp_ns)])
+
+    def on_packets(self, packets: list[tuple]) -> None:
+        """Several packets at once, each the arguments of :meth:`on_packet` in order: one lock and
+        one wake-up of the worker for the batch (the node's event intake thread)."""
         with self.lock:
-            try:
-                self._on_packet(encoding, int(width), int(height), int(seq), int(time_base), data, int(stamp_ns))
-            except BadInput as exc:
-                self.bad(exc.kind, str(exc))
-            except DecodeError as exc:
-                self.bad("decode_errors", f"event packet seq {seq} ({encoding}): {exc}")
-            except Exception as exc:  # never let a packet stop the node
-                self.bad("internal_errors", f"event packet seq {seq}: {type(exc).__name__}: {exc}")
+            for encoding, width, height, seq, time_base, data, stamp_ns in packets:
+                try:
+                    self._on_packet(encoding, int(width), int(height), int(seq), int(time_base), data,
+                                    int(stamp_ns))
+                except BadInput as exc:
+                    self.bad(exc.kind, str(exc))
+                except DecodeError as exc:
+                    self.bad("decode_errors", f"event packet seq {seq} ({encoding}): {exc}")
+                except Exception as exc:  # never let a packet stop the node
+                    self.bad("internal_errors", f"event packet seq {seq}: {type(exc).__name__}: {exc}")
             self.changed.notify_all()
 
     def _new_stream(self, encoding: str, width: int, height: int) -> None:
