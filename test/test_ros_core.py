@@ -112,6 +112,65 @@ def test_image_latency_moves_the_window_back(tracker_factory):
     assert 28e6 < e.window[1] - 1 < 31e6 and e.status == STATUS_UNINITIALIZED
 
 
+def test_event_window_is_the_models_window_from_the_first_image_on(tracker_factory):
+    """The checkpoint's event_window_ns (the span the model was trained on) sets every window, the
+    first image's too; only a model without one uses the frame interval, and before the second
+    image one frame at the loaders' default rate."""
+    from had_ros.data.loaders import DEFAULT_FPS
+    from had_ros.models.config import ModelConfig
+    from had_ros.models.registry import build_model
+    from had_ros.tracking import build_tracker
+
+    def windows(core):
+        f = Feeder(core)
+        f.events_until(5_000)
+        core.on_init([30, 20, 20, 16])
+        f.image(20_000)
+        f.events_until(60_000)
+        f.image(53_000)
+        f.events_until(90_000)
+        return [e.window[1] - e.window[0] for e in core.process(now_ns=0)]
+
+    model = build_model(ModelConfig(**{**TINY, "event_window_ns": 12_000_000}))
+    core = TrackerCore(build_tracker(model, backend="torch", threads=1))
+    assert core.window_ns() == 12_000_000
+    assert windows(core) == [12_000_000, 12_000_000]
+    first, second = windows(TrackerCore(tracker_factory()))
+    assert first == int(round(1e9 / DEFAULT_FPS))
+    assert second == 33_000_000  # the images' interval on the sensor clock
+
+
+def test_jobs_read_only_the_crop_events_and_release_what_no_window_needs(tracker_factory):
+    """A job copies only the events of its window inside the tracker's crop (Tracker.events_region)
+    and gives the same boxes as with the whole window; the buffer then lets go of what no later
+    window reads."""
+    def run(core):
+        f = Feeder(core)
+        f.events_until(5_000)
+        core.on_init([30, 20, 10, 8])
+        out = []
+        for k in range(4):
+            f.image(20_000 + 33_000 * k)
+            f.events_until(60_000 + 33_000 * k)
+            out += core.process(now_ns=0)
+        return out
+
+    cropped = TrackerCore(tracker_factory())
+    whole = TrackerCore(tracker_factory())
+    whole.tracker.events_region = lambda init_box=None: None  # a tracker that cannot say: whole windows
+    a, b = run(cropped), run(whole)
+    assert len(a) == len(b) == 4
+    for ea, eb in zip(a, b):
+        np.testing.assert_allclose(ea.box, eb.box, rtol=0, atol=1e-6)
+        assert ea.num_events == eb.num_events == len(eb.events) > 0  # counted in full either way
+    assert len(a[0].events) < a[0].num_events  # the template square (2 x the box side) of the init
+    x0, y0, x1, y1 = cropped.tracker.events_region([30, 20, 10, 8])
+    ev = a[0].events
+    assert ev.x.min() >= x0 and ev.x.max() < x1 and ev.y.min() >= y0 and ev.y.max() < y1
+    # the buffer starts no earlier than one window before the last processed window's end
+    assert cropped.acc.t_start >= a[-1].window[1] - 1 - cropped.window_ns() and cropped.acc.released > 0
+
+
 def test_init_reset_and_track_ids(tracker_factory):
     core = TrackerCore(tracker_factory())
     f = Feeder(core)

@@ -179,11 +179,15 @@ def crop_events_voxel(events, transform: CropTransform, bins: int, t0: int, t1: 
     ix1, iy1 = min(tf.x0 + tf.side, events.width), min(tf.y0 + tf.side, events.height)
     if ix1 <= ix0 or iy1 <= iy0 or not len(t):
         return np.zeros((bins, tf.out_size, tf.out_size), np.float32)
-    inside = (x >= ix0) & (x < ix1) & (y >= iy0) & (y < iy1)
-    if not inside.all():  # a caller that cropped already (the node) passes all inside: no copy
-        keep = np.flatnonzero(inside)
+    # a caller that cropped already (the node's core) passes only events inside: four reductions
+    # tell, and nothing is masked or copied
+    if not (x.min() >= ix0 and x.max() < ix1 and y.min() >= iy0 and y.max() < iy1):
+        keep = np.flatnonzero((x >= ix0) & (x < ix1) & (y >= iy0) & (y < iy1))
         x, y, t, p = x[keep], y[keep], t[keep], p[keep]
-    local = Events.from_arrays(_shift(x, ix0), _shift(y, iy0), t, p, ix1 - ix0, iy1 - iy0)
+    if isinstance(events, Events):  # valid already: shifting keeps the coordinates >= 0
+        local = Events._trusted(_shift(x, ix0), _shift(y, iy0), t, p, ix1 - ix0, iy1 - iy0)
+    else:
+        local = Events.from_arrays(_shift(x, ix0), _shift(y, iy0), t, p, ix1 - ix0, iy1 - iy0)
     part = voxel_grid(local, bins, iy1 - iy0, ix1 - ix0, t0, t1)
     if (ix0, iy0, ix1, iy1) == (tf.x0, tf.y0, tf.x0 + tf.side, tf.y0 + tf.side):
         grid = part
@@ -202,6 +206,8 @@ def crop_events_voxel(events, transform: CropTransform, bins: int, t0: int, t1: 
 
 def _shift(a: np.ndarray, origin: int) -> np.ndarray:
     """a - origin (origin >= 0, every a >= origin), in a's unsigned dtype when it is one."""
+    if origin == 0:
+        return a
     if a.dtype.kind == "u":
         return np.subtract(a, a.dtype.type(origin), dtype=a.dtype)
     return np.asarray(a, np.int64) - origin
