@@ -78,7 +78,8 @@ def _descriptor(spec: P.ParamSpec):
 
 
 def draw_debug(rgb: np.ndarray, est: Estimate, overlay_events: bool) -> np.ndarray:
-    """The frame with the window's events (ON red, OFF blue), the box and its score."""
+    """The frame with the events the model read (the window's, inside its crop; ON red, OFF blue),
+    the box and its score."""
     import cv2
 
     img = np.ascontiguousarray(rgb.copy())
