@@ -148,6 +148,9 @@ def _make_node_class():
                 log.warning("the model is UNTRAINED (random weights): its boxes mean nothing; "
                             "set the model parameter to a trained checkpoint")
             log.info(f"warm-up (kernels, first inference): {self.core.warm_up():.2f} s")
+            import gc
+
+            gc.freeze()  # what start-up made stays out of later collections: shorter pauses on the worker
             self._msgs = dict(Image=Image, Detection2D=Detection2D, Detection2DArray=Detection2DArray,
                               TrackerState=TrackerState, DiagnosticArray=DiagnosticArray)
             rel = ReliabilityPolicy.BEST_EFFORT if values["qos_reliability"] == "best_effort" \
