@@ -39,7 +39,9 @@ TARGET = (150, 110, 40, 40)  # x, y, w, h: the init box and the events' target
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("bench/results/node.md"), help="results file (markdown)")
-    p.add_argument("--seconds", type=float, default=4.0, help="stream length per setting (default 4)")
+    p.add_argument("--seconds", type=float, default=4.0, help="measured stream length per setting (default 4)")
+    p.add_argument("--lead-in", type=float, default=1.0,
+                   help="seconds streamed before the measured part of each setting (default 1; 0: none)")
     p.add_argument("--fps", default="30,60", help="frame rates, comma-separated (default 30,60)")
     p.add_argument("--mevs", default="1,5,20", help="event rates in Mev/s, comma-separated (default 1,5,20)")
     p.add_argument("--model", default=None, help="model (default: the package default, exported to ONNX)")
@@ -105,7 +107,7 @@ def _direct(model: str, threads: int, fps: float, mevs: float, seconds: float, t
 
 
 def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds: float,
-          target_share: float) -> list[dict]:
+          target_share: float, lead_in: float) -> list[dict]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -136,12 +138,12 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
                 b = m.detections[0].bbox
                 sides.append(float(np.sqrt(max(b.size_x * b.size_y, 0.0))))
 
-    diags: list[dict] = []
+    diags: list[tuple[int, dict]] = []  # (the report's stamp, host ns; its values)
     from diagnostic_msgs.msg import DiagnosticArray
 
     node.create_subscription(Detection2DArray, "/bench/detections", on_det, 100)
-    node.create_subscription(DiagnosticArray, "/diagnostics",
-                             lambda m: diags.append({kv.key: kv.value for s in m.status for kv in s.values}), 10)
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diags.append(
+        (m.header.stamp.sec * 10**9 + m.header.stamp.nanosec, {kv.key: kv.value for s in m.status for kv in s.values})), 10)
     pub_img = node.create_publisher(Image, "/bench/image", 10)
     pub_ev = node.create_publisher(EventPacket, "/bench/events", QoSProfile(depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT))
     pub_init = node.create_publisher(Detection2D, "/bench/init", 10)
@@ -162,6 +164,9 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
         for fps, mevs in settings:
             reset.call_async(Trigger.Request())
             time.sleep(0.3)
+            last = diags[-1][1] if diags else {}
+            dropped_before = int(float(last.get("frames_dropped", 0)))
+            lost_before = int(float(last.get("packets_lost", 0)))
             det = Detection2D(id="init")
             tx, ty, tw, th = TARGET
             det.bbox.center.position.x, det.bbox.center.position.y = tx + tw / 2, ty + th / 2
@@ -172,17 +177,16 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
             with lock:
                 got.clear()
                 sides.clear()
-            before = dict(diags[-1]) if diags else {}
-            cpu0, wall0 = _cpu_seconds(proc.pid), time.monotonic()
-            own0 = time.process_time()
-            host0 = time.time_ns()
+            wall0 = time.monotonic()
             sensor0 = 0
-            k, j, sent_img, late = 0, 1, [], 0
-            end = seconds
+            k, j, sent_img, sent_pk, late = 0, 1, [], [], 0
+            cpu_a = None
             while True:
                 now = time.monotonic() - wall0
-                if now >= end:
+                if now >= lead_in + seconds:
                     break
+                if cpu_a is None and now >= lead_in:  # the measured part starts
+                    cpu_a, own_a, t_a = _cpu_seconds(proc.pid), time.process_time(), time.monotonic()
                 t_pkt, t_img = (k + 1) * PACKET_NS / 1e9, j / fps
                 due = min(t_pkt, t_img)
                 if due > now:
@@ -194,31 +198,43 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
                     m.seq, m.time_base = k, sensor0 + k * PACKET_NS
                     m.header.stamp.sec, m.header.stamp.nanosec = stamp // 10**9, stamp % 10**9
                     pub_ev.publish(m)
+                    sent_pk.append(stamp)
                     k += 1
                 else:
                     img.header.stamp.sec, img.header.stamp.nanosec = stamp // 10**9, stamp % 10**9
                     pub_img.publish(img)
                     sent_img.append(stamp)
                     j += 1
-                if now - due > 0.005:
+                if now >= lead_in and now - due > 0.005:
                     late += 1
-            own_cpu = (time.process_time() - own0) / (time.monotonic() - wall0)
-            time.sleep(1.0)
-            cpu = (_cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - wall0)
-            time.sleep(0.6)
-            after = dict(diags[-1]) if diags else {}
+            span = time.monotonic() - t_a
+            own_cpu = (time.process_time() - own_a) / span
+            cpu = (_cpu_seconds(proc.pid) - cpu_a) / span
+            time.sleep(1.6)  # the last answers and a diagnostics report after the stream
+            # the measured part: from the node's first diagnostics report after the lead-in (its
+            # counters then) to the end; images and packets stamped after that report's stamp
+            t_lead = sent_pk[min(len(sent_pk) - 1, int(lead_in * 1e9 / PACKET_NS))]
+            reports = [(t, d) for t, d in diags if t >= t_lead]
+            t_b, before = reports[0] if reports else (t_lead, last)
+            after = diags[-1][1]
+            images = [st for st in sent_img if st > t_b]
+            packets = sum(st > t_b for st in sent_pk)
             with lock:
-                lat = np.array([(got[s] - s) / 1e6 for s in sent_img[3:] if s in got])
+                lat = np.array([(got[st] - st) / 1e6 for st in images if st in got])
+                answered = int(sum(st in got for st in images))
             recv_pk = float(after.get("packets", 0)) - float(before.get("packets", 0))
             results.append({
-                "fps": fps, "mevs": mevs, "images": len(sent_img), "packets": k,
-                "answered": int(sum(s in got for s in sent_img)),
+                "fps": fps, "mevs": mevs, "images": len(images), "packets": packets,
+                "answered": answered,
                 "p50": float(np.percentile(lat, 50)) if len(lat) else None,
                 "p99": float(np.percentile(lat, 99)) if len(lat) else None,
                 "frames_dropped_node": int(float(after.get("frames_dropped", 0)) - float(before.get("frames_dropped", 0))),
-                "packets_not_received": int(k - recv_pk), "cpu": cpu, "publisher_late": late,
+                # packets in flight at the report are counted as received: the count is within a few
+                "packets_not_received": max(0, int(packets - recv_pk)), "cpu": cpu, "publisher_late": late,
                 "publisher_cpu": own_cpu,
                 "box_side": float(np.median(sides[len(sides) // 2:])) if sides else None,
+                "lead_in_dropped": int(float(before.get("frames_dropped", 0))) - dropped_before,
+                "lead_in_lost": int(float(before.get("packets_lost", 0))) - lost_before,
             })
             print(json.dumps(results[-1]))
             if os.environ.get("HAD_BENCH_DEBUG"):
@@ -245,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         model = str(onnx)
     settings = [(f, m) for f in fps_list for m in mevs_list]
-    live = _live(model, args.threads, settings, args.seconds, args.target_share)
+    live = _live(model, args.threads, settings, args.seconds, args.target_share, args.lead_in)
     rows = []
     for r in live:
         d = _direct(model, args.threads, r["fps"], r["mevs"], min(args.seconds, 2.0), args.target_share)
@@ -265,7 +281,11 @@ def run(args: argparse.Namespace) -> int:
         "'box side' is sqrt(w*h) of the node's boxes (second half of the run), "
         "'search side' the side of the direct core's search square at the end (the events of that "
         "square are gridded). 'publisher CPU' is the benchmark's own process (publisher and detection "
-        "subscriber), which shares the two cores with the node.", "",
+        "subscriber), which shares the two cores with the node. "
+        f"Each setting is a new stream (seq from 0: the node restarts its decoder and buffer) whose first "
+        f"{args.lead_in:g} s are not measured; the measured part starts at the node's first diagnostics "
+        "report after that (its counters then) and lasts about --seconds; what the lead-in dropped is "
+        "listed under the table.", "",
         "| frames | events | latency p50 / p99 (ms) | no detection | node drops | packets lost | node CPU | publisher CPU | box side | direct p50 / p99 (ms) | search side | DDS p50 / direct p50 |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -279,6 +299,9 @@ def run(args: argparse.Namespace) -> int:
                      f"{r['packets_not_received']}/{r['packets']} | {100 * r['cpu']:.0f} % | "
                      f"{100 * r['publisher_cpu']:.0f} % | {side} | "
                      f"{d['p50']:.1f} / {d['p99']:.1f} | {d['search_side'] or '-'} | {ratio} |")
+    lines += ["", "Lead-in (not measured): " + "; ".join(
+        f"{r['fps']:g} Hz / {r['mevs']:g} Mev/s: {r['lead_in_dropped']} frames dropped, {r['lead_in_lost']} packets lost"
+        for r, _ in rows) + "."]
     for r, d in rows:
         if (r["fps"], r["mevs"]) == (30.0, 20.0):
             held = r["images"] == r["answered"] and r["p99"] is not None and r["p99"] <= 50.0
