@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mevs", default="1,5,20", help="event rates in Mev/s, comma-separated (default 1,5,20)")
     p.add_argument("--model", default=None, help="model (default: the package default, exported to ONNX)")
     p.add_argument("--threads", type=int, default=1, help="inference threads of the node (default 1)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="another parameter of the node (YAML value), repeatable, as had replay's")
     p.add_argument("--target-share", type=float, default=0.0,
                    help="share of the events on a static 40x40 square at the init box (default 0: noise only)")
 
@@ -79,12 +81,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _direct(model: str, threads: int, fps: float, mevs: float, seconds: float, target_share: float) -> dict:
+def _direct(model: str, threads: int, fps: float, mevs: float, seconds: float, target_share: float,
+            extra: list[str] = ()) -> dict:
     """The same stream through the processing core, no DDS: time per frame (packets + image + model)."""
     from had_ros.ros import params as P
     from had_ros.ros.core import build_core
 
-    core = build_core({**P.defaults(), "model": model, "backend": "onnx", "threads": threads})
+    from had_ros.ros.replay import node_params_from_args
+
+    values = node_params_from_args(argparse.Namespace(model=model, backend="onnx", threads=threads,
+                                                      providers=None, param=list(extra)))
+    core = build_core({**P.defaults(), **values})
     core.warm_up()
     pool = _packets(mevs, target_share)
     img = np.full(W * H, 90, np.uint8).tobytes()
@@ -107,7 +114,7 @@ def _direct(model: str, threads: int, fps: float, mevs: float, seconds: float, t
 
 
 def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds: float,
-          target_share: float, lead_in: float) -> list[dict]:
+          target_share: float, lead_in: float, extra: list[str] = ()) -> list[dict]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -117,10 +124,12 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
     from std_srvs.srv import Trigger
     from vision_msgs.msg import Detection2D, Detection2DArray
 
-    from had_ros.ros.replay import node_command, stop_node
+    from had_ros.ros.replay import node_command, node_params_from_args, stop_node
 
     tmp = Path(tempfile.mkdtemp(prefix="had_bench_node_"))
-    params = {"model": model, "backend": "onnx", "threads": threads, "diagnostics_period_s": 0.5}
+    params = node_params_from_args(argparse.Namespace(model=model, backend="onnx", threads=threads,
+                                                      providers=None, param=list(extra)))
+    params.setdefault("diagnostics_period_s", 0.5)
     remaps = {n: f"/bench/{n}" for n in ("image", "events", "init", "reset", "detections", "state")}
     log = open(tmp / "node.log", "w")
     proc = subprocess.Popen(node_command(params, remaps, tmp / "params.yaml"), stdout=log, stderr=subprocess.STDOUT)
@@ -261,10 +270,10 @@ def run(args: argparse.Namespace) -> int:
             return 1
         model = str(onnx)
     settings = [(f, m) for f in fps_list for m in mevs_list]
-    live = _live(model, args.threads, settings, args.seconds, args.target_share, args.lead_in)
+    live = _live(model, args.threads, settings, args.seconds, args.target_share, args.lead_in, args.param)
     rows = []
     for r in live:
-        d = _direct(model, args.threads, r["fps"], r["mevs"], min(args.seconds, 2.0), args.target_share)
+        d = _direct(model, args.threads, r["fps"], r["mevs"], min(args.seconds, 2.0), args.target_share, args.param)
         rows.append((r, d))
         print(f"direct {r['fps']:g} Hz {r['mevs']:g} Mev/s: p50 {d['p50']:.1f} ms p99 {d['p99']:.1f} ms")
     cmd = "had bench node " + " ".join(sys.argv[3:]) if sys.argv[1:3] == ["bench", "node"] else "had bench node"

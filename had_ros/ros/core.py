@@ -280,7 +280,8 @@ class TrackerCore:
                     self.bad("decode_errors", f"event packet seq {seq} ({encoding}): {exc}")
                 except Exception as exc:  # never let a packet stop the node
                     self.bad("internal_errors", f"event packet seq {seq}: {type(exc).__name__}: {exc}")
-            self.changed.notify_all()
+            if self._frames or (self.settings.event_rate_hz > 0 and self._active):
+                self.changed.notify_all()  # packets only make waiting frames (or high-rate steps) ready
 
     def _new_stream(self, encoding: str, width: int, height: int) -> None:
         try:
@@ -524,6 +525,17 @@ class TrackerCore:
             except HadError:  # a box the tracker refuses: it reports that itself, with the whole window
                 region = None
         return self.acc.window(*job.window, region=region)
+
+    def wait_s(self, now_ns: int | None = None, idle_s: float = 0.1) -> float:
+        """How long the worker may sleep before :meth:`next_job` could have new work without being
+        notified: until the first waiting frame's ``max_event_wait_ms`` runs out (packets, images
+        and init boxes notify ``changed``), at most ``idle_s``."""
+        with self.lock:
+            if not self._frames:
+                return idle_s
+            now = self.clock() if now_ns is None else int(now_ns)
+            due = min(f.arrival_ns for f in self._frames) + self.settings.max_event_wait_ms * 1e6
+            return min(idle_s, max(0.0, (due - now) / 1e9) + 0.0005)
 
     def _next_step(self) -> int | None:
         rate = float(self.settings.event_rate_hz)

@@ -291,7 +291,7 @@ def _make_node_class():
                 with core.changed:
                     job = core.next_job(latest_first=True)
                     if job is None:
-                        core.changed.wait(0.005)
+                        core.changed.wait(core.wait_s())
                         continue
                 est = core.run(job)
                 if est is not None:
