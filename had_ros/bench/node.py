@@ -76,6 +76,13 @@ def _search_side(core) -> int | None:
     return None if region is None else int(region[2] - region[0])
 
 
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (all cores, /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -196,6 +203,7 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
                     break
                 if cpu_a is None and now >= lead_in:  # the measured part starts
                     cpu_a, own_a, t_a = _cpu_seconds(proc.pid), time.process_time(), time.monotonic()
+                    busy_a = _busy_seconds()
                 t_pkt, t_img = (k + 1) * PACKET_NS / 1e9, j / fps
                 due = min(t_pkt, t_img)
                 if due > now:
@@ -219,6 +227,7 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
             span = time.monotonic() - t_a
             own_cpu = (time.process_time() - own_a) / span
             cpu = (_cpu_seconds(proc.pid) - cpu_a) / span
+            other_cpu = (_busy_seconds() - busy_a) / span - cpu - own_cpu
             time.sleep(1.6)  # the last answers and a diagnostics report after the stream
             # the measured part: from the node's first diagnostics report after the lead-in (its
             # counters then) to the end; images and packets stamped after that report's stamp
@@ -240,7 +249,7 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
                 "frames_dropped_node": int(float(after.get("frames_dropped", 0)) - float(before.get("frames_dropped", 0))),
                 # packets in flight at the report are counted as received: the count is within a few
                 "packets_not_received": max(0, int(packets - recv_pk)), "cpu": cpu, "publisher_late": late,
-                "publisher_cpu": own_cpu,
+                "publisher_cpu": own_cpu, "other_cpu": max(0.0, other_cpu),
                 "box_side": float(np.median(sides[len(sides) // 2:])) if sides else None,
                 "lead_in_dropped": int(float(before.get("frames_dropped", 0))) - dropped_before,
                 "lead_in_lost": int(float(before.get("packets_lost", 0))) - lost_before,
@@ -290,13 +299,15 @@ def run(args: argparse.Namespace) -> int:
         "'box side' is sqrt(w*h) of the node's boxes (second half of the run), "
         "'search side' the side of the direct core's search square at the end (the events of that "
         "square are gridded). 'publisher CPU' is the benchmark's own process (publisher and detection "
-        "subscriber), which shares the two cores with the node. "
+        "subscriber), which shares the two cores with the node; 'other CPU' is what the rest of the "
+        "machine used meanwhile (200 % = both cores; interrupt work for the loopback traffic counts "
+        "there too): other jobs on the machine slow every column. "
         f"Each setting is a new stream (seq from 0: the node restarts its decoder and buffer) whose first "
         f"{args.lead_in:g} s are not measured; the measured part starts at the node's first diagnostics "
         "report after that (its counters then) and lasts about --seconds; what the lead-in dropped is "
         "listed under the table.", "",
-        "| frames | events | latency p50 / p99 (ms) | no detection | node drops | packets lost | node CPU | publisher CPU | box side | direct p50 / p99 (ms) | search side | DDS p50 / direct p50 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| frames | events | latency p50 / p99 (ms) | no detection | node drops | packets lost | node CPU | publisher CPU | other CPU | box side | direct p50 / p99 (ms) | search side | DDS p50 / direct p50 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r, d in rows:
         p50 = "-" if r["p50"] is None else f"{r['p50']:.1f}"
@@ -306,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"| {r['fps']:g} Hz | {r['mevs']:g} Mev/s | {p50} / {p99} | "
                      f"{r['images'] - r['answered']}/{r['images']} | {r['frames_dropped_node']} | "
                      f"{r['packets_not_received']}/{r['packets']} | {100 * r['cpu']:.0f} % | "
-                     f"{100 * r['publisher_cpu']:.0f} % | {side} | "
+                     f"{100 * r['publisher_cpu']:.0f} % | {100 * r['other_cpu']:.0f} % | {side} | "
                      f"{d['p50']:.1f} / {d['p99']:.1f} | {d['search_side'] or '-'} | {ratio} |")
     lines += ["", "Lead-in (not measured): " + "; ".join(
         f"{r['fps']:g} Hz / {r['mevs']:g} Mev/s: {r['lead_in_dropped']} frames dropped, {r['lead_in_lost']} packets lost"
