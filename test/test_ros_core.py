@@ -330,6 +330,32 @@ def test_high_rate_event_only_steps_between_images(tracker_factory):
     assert core.counts["event_steps"] == len(steps)
 
 
+def test_high_rate_steps_a_behind_worker_passes_are_counted(tracker_factory):
+    """latest first: the worker skips to the newest grid point before the next frame, and when it
+    drops a stale frame it also passes the grid points up to the newer one; every grid point it
+    never runs is counted in event_steps_skipped."""
+    core = TrackerCore(tracker_factory(), CoreSettings(event_rate_hz=200.0))
+    f = Feeder(core)
+    f.events_until(2_000)
+    core.on_init([30, 20, 20, 16])
+    f.image(1_000)
+    f.events_until(3_000)
+    init = core.next_job(now_ns=0, latest_first=True)
+    assert init.kind == "image" and core.run(init).initialized_now
+    f.events_until(75_000)
+    f.image(34_000)
+    f.image(67_000)
+    step = core.next_job(now_ns=0, latest_first=True)  # the newest grid point before the first frame
+    assert step.kind == "events" and core.run(step) is not None
+    skipped = core.counts["event_steps_skipped"]
+    assert skipped == (step.window[1] - 1 - (init.window[1] - 1)) // 5_000_000 - 1
+    newest = core.next_job(now_ns=0, latest_first=True)  # the older frame is dropped
+    assert newest.kind == "image" and core.counts["frames_dropped"] == 1
+    core.run(newest)
+    passed = (newest.window[1] - 2 - (step.window[1] - 1)) // 5_000_000
+    assert passed >= 6 and core.counts["event_steps_skipped"] == skipped + passed
+
+
 def test_direct_replay_of_a_driver_like_bag(tmp_path, tracker_factory):
     """A bag as real drivers record it, written with rosbags: mono8 images, evt3 packets across the
     24-bit µs wrap of the sensor clock (16.777 s), host stamps = sensor + an offset + latency, and

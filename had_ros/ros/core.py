@@ -549,6 +549,18 @@ class TrackerCore:
         nxt = base + period
         return nxt if t_end >= nxt else None
 
+    def _count_steps_passed(self, t_image: int) -> None:
+        """High-rate grid points before an image that never ran (the frames after them were
+        dropped as stale, so the worker jumped ahead): counted as skipped too."""
+        rate = float(self.settings.event_rate_hz)
+        if rate <= 0 or self.uses_rgb or not self._active or self._last_done_t is None:
+            return
+        base = max(self._step_t or self._last_done_t, self._last_done_t)
+        passed = (t_image - 1 - base) // int(round(1e9 / rate))
+        if passed > 0:
+            self.bad("event_steps_skipped", f"{passed} high-rate steps skipped: frames were dropped, the "
+                     f"worker is behind event_rate_hz {rate:g}", n=int(passed))
+
     def _step_job(self, step: int, latest_first: bool) -> Job:
         if latest_first:
             period = int(round(1e9 / float(self.settings.event_rate_hz)))
@@ -596,6 +608,7 @@ class TrackerCore:
                 self._last_done_stamp = f.stamp_ns
                 self._last_frame_id = f.frame_id
                 if job.window is not None:
+                    self._count_steps_passed(job.window[1] - 1)
                     self._last_done_t = job.window[1] - 1
                 if job.incomplete:
                     self.bad("windows_incomplete", f"frame stamped {f.stamp_ns} ns tracked after waiting "
