@@ -1,7 +1,8 @@
 """The had_ros tracker node (console script ``tracker_node``; ``ros2 run had_ros tracker_node``).
 
 A thin rclpy shell around :class:`had_ros.ros.core.TrackerCore`: subscriptions hand message fields
-to the core, a worker thread runs the model on the core's jobs and publishes the results.
+to the core (event packets are taken in batches by a thread of the node, ``events_batch_ms``), a
+worker thread runs the model on the core's jobs and publishes the results.
 
 Topics (relative names: remap them, as launch/tracker.launch.py does):
   in   image              sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8, mono16)
