@@ -108,3 +108,32 @@ def test_storage_is_allocated_as_the_buffer_fills():
     for k in range(50):
         small.push(packet(np.arange(k * 7, k * 7 + 7)))
     assert small.capacity <= 200 and small.window(0, 1000).t.tolist() == list(range(250, 350))
+
+
+def test_window_of_a_region_holds_exactly_the_events_inside_it():
+    rng = np.random.default_rng(3)
+    n, w, h = 5000, 64, 48
+    ev = Events.from_arrays(rng.integers(0, w, n), rng.integers(0, h, n), np.sort(rng.integers(0, 10**6, n)),
+                            rng.integers(0, 2, n), w, h)
+    acc = EventAccumulator(w, h)
+    acc.push(ev)
+    for region in ((10, 5, 30, 40), (-20, -7, 12, 9), (50, 40, 200, 100), (0, 0, w, h), (70, 0, 90, 10)):
+        got = acc.window(200_000, 700_000, region=region)
+        x0, y0, x1, y1 = region
+        keep = (ev.t >= 200_000) & (ev.t < 700_000) & (ev.x >= x0) & (ev.x < x1) & (ev.y >= y0) & (ev.y < y1)
+        assert got.equals(ev[np.flatnonzero(keep)]), region
+    assert acc.count(200_000, 700_000) == len(acc.window(200_000, 700_000))
+
+
+def test_discard_before_and_the_running_offset_minimum():
+    acc = EventAccumulator(8, 8, offset_window=4)
+    rng = np.random.default_rng(0)
+    samples = []
+    for k in range(40):
+        t = np.arange(k * 100, k * 100 + 100, 10)
+        stamp = 10**9 + k * 100 + int(rng.integers(0, 50))
+        acc.push(Events.from_arrays(np.zeros(10), np.zeros(10), t, np.ones(10), 8, 8), host_stamp_ns=stamp)
+        samples.append(stamp - int(t[-1]))
+        assert acc.offset_ns == min(samples[-4:])  # the minimum over the last offset_window packets
+    assert acc.discard_before(2_050) == 205 and acc.t_start == 2_050 and acc.released == 205
+    assert len(acc.window(0, 2_050)) == 0 and len(acc) == 400 - 205

@@ -142,12 +142,18 @@ def test_crop_events_voxel_equals_cropping_the_full_voxel_grid():
     ev = Events.from_arrays(rng.integers(0, W, n), rng.integers(0, H, n), np.sort(rng.integers(0, 1000, n)),
                             rng.integers(0, 2, n), W, H)
     full = voxel_grid(ev, 4, H, W, 0, 1000)
-    for box, factor, out in (([20, 10, 8, 8], 4.0, 64), ([50, 30, 10, 6], 2.0, 10), ([1, 1, 30, 30], 2.0, 16)):
+    # inside, across an edge, and a square larger than the sensor on every side (a lost target)
+    for box, factor, out in (([20, 10, 8, 8], 4.0, 64), ([50, 30, 10, 6], 2.0, 10), ([1, 1, 30, 30], 2.0, 16),
+                             ([-10, -5, 20, 20], 4.0, 64), ([10, 5, 40, 30], 4.0, 32)):
         tf = crop_transform(box, factor, out)
         ours = crop_events_voxel(ev, tf, 4, 0, 1000)
         ref = np.moveaxis(apply_crop(np.moveaxis(full, 0, -1), tf, 0.0), -1, 0)
         assert ours.shape == (4, out, out) and ours.dtype == np.float32
         np.testing.assert_allclose(ours, ref, atol=1e-5)
+        # the events of the square alone (as the node's core passes them) give the very same grid
+        x0, y0 = max(tf.x0, 0), max(tf.y0, 0)
+        inside = (ev.x >= x0) & (ev.x < tf.x0 + tf.side) & (ev.y >= y0) & (ev.y < tf.y0 + tf.side)
+        np.testing.assert_array_equal(crop_events_voxel(ev[np.flatnonzero(inside)], tf, 4, 0, 1000), ours)
 
 
 def test_crop_events_voxel_of_no_events():

@@ -112,6 +112,65 @@ def test_image_latency_moves_the_window_back(tracker_factory):
     assert 28e6 < e.window[1] - 1 < 31e6 and e.status == STATUS_UNINITIALIZED
 
 
+def test_event_window_is_the_models_window_from_the_first_image_on(tracker_factory):
+    """The checkpoint's event_window_ns (the span the model was trained on) sets every window, the
+    first image's too; only a model without one uses the frame interval, and before the second
+    image one frame at the loaders' default rate."""
+    from had_ros.data.loaders import DEFAULT_FPS
+    from had_ros.models.config import ModelConfig
+    from had_ros.models.registry import build_model
+    from had_ros.tracking import build_tracker
+
+    def windows(core):
+        f = Feeder(core)
+        f.events_until(5_000)
+        core.on_init([30, 20, 20, 16])
+        f.image(20_000)
+        f.events_until(60_000)
+        f.image(53_000)
+        f.events_until(90_000)
+        return [e.window[1] - e.window[0] for e in core.process(now_ns=0)]
+
+    model = build_model(ModelConfig(**{**TINY, "event_window_ns": 12_000_000}))
+    core = TrackerCore(build_tracker(model, backend="torch", threads=1))
+    assert core.window_ns() == 12_000_000
+    assert windows(core) == [12_000_000, 12_000_000]
+    first, second = windows(TrackerCore(tracker_factory()))
+    assert first == int(round(1e9 / DEFAULT_FPS))
+    assert second == 33_000_000  # the images' interval on the sensor clock
+
+
+def test_jobs_read_only_the_crop_events_and_release_what_no_window_needs(tracker_factory):
+    """A job copies only the events of its window inside the tracker's crop (Tracker.events_region)
+    and gives the same boxes as with the whole window; the buffer then lets go of what no later
+    window reads."""
+    def run(core):
+        f = Feeder(core)
+        f.events_until(5_000)
+        core.on_init([30, 20, 10, 8])
+        out = []
+        for k in range(4):
+            f.image(20_000 + 33_000 * k)
+            f.events_until(60_000 + 33_000 * k)
+            out += core.process(now_ns=0)
+        return out
+
+    cropped = TrackerCore(tracker_factory())
+    whole = TrackerCore(tracker_factory())
+    whole.tracker.events_region = lambda init_box=None: None  # a tracker that cannot say: whole windows
+    a, b = run(cropped), run(whole)
+    assert len(a) == len(b) == 4
+    for ea, eb in zip(a, b):
+        np.testing.assert_allclose(ea.box, eb.box, rtol=0, atol=1e-6)
+        assert ea.num_events == eb.num_events == len(eb.events) > 0  # counted in full either way
+    assert len(a[0].events) < a[0].num_events  # the template square (2 x the box side) of the init
+    x0, y0, x1, y1 = cropped.tracker.events_region([30, 20, 10, 8])
+    ev = a[0].events
+    assert ev.x.min() >= x0 and ev.x.max() < x1 and ev.y.min() >= y0 and ev.y.max() < y1
+    # the buffer starts no earlier than one window before the last processed window's end
+    assert cropped.acc.t_start >= a[-1].window[1] - 1 - cropped.window_ns() and cropped.acc.released > 0
+
+
 def test_init_reset_and_track_ids(tracker_factory):
     core = TrackerCore(tracker_factory())
     f = Feeder(core)
@@ -239,6 +298,8 @@ def test_parameter_table_checks_and_yaml_in_sync():
         assert spec.description and spec.type in P.TYPES
     yaml_file = Path(__file__).resolve().parent.parent / "config" / "tracker.yaml"
     assert yaml_file.read_text() == P.yaml_text(), "config/tracker.yaml is stale: rewrite it from params.yaml_text()"
+    node_md = (yaml_file.parent.parent / "docs" / "NODE.md").read_text()
+    assert P.markdown_table() in node_md, "docs/NODE.md's parameter table is stale: rewrite it from params.markdown_table()"
 
 
 def test_high_rate_event_only_steps_between_images(tracker_factory):
@@ -267,6 +328,32 @@ def test_high_rate_event_only_steps_between_images(tracker_factory):
         assert e.stamp_ns == e.window[1] - 1 + e.offset_ns and e.box is not None and e.num_events > 0
         assert e.window[1] - e.window[0] == second.window[1] - second.window[0]
     assert core.counts["event_steps"] == len(steps)
+
+
+def test_high_rate_steps_a_behind_worker_passes_are_counted(tracker_factory):
+    """latest first: the worker skips to the newest grid point before the next frame, and when it
+    drops a stale frame it also passes the grid points up to the newer one; every grid point it
+    never runs is counted in event_steps_skipped."""
+    core = TrackerCore(tracker_factory(), CoreSettings(event_rate_hz=200.0))
+    f = Feeder(core)
+    f.events_until(2_000)
+    core.on_init([30, 20, 20, 16])
+    f.image(1_000)
+    f.events_until(3_000)
+    init = core.next_job(now_ns=0, latest_first=True)
+    assert init.kind == "image" and core.run(init).initialized_now
+    f.events_until(75_000)
+    f.image(34_000)
+    f.image(67_000)
+    step = core.next_job(now_ns=0, latest_first=True)  # the newest grid point before the first frame
+    assert step.kind == "events" and core.run(step) is not None
+    skipped = core.counts["event_steps_skipped"]
+    assert skipped == (step.window[1] - 1 - (init.window[1] - 1)) // 5_000_000 - 1
+    newest = core.next_job(now_ns=0, latest_first=True)  # the older frame is dropped
+    assert newest.kind == "image" and core.counts["frames_dropped"] == 1
+    core.run(newest)
+    passed = (newest.window[1] - 2 - (step.window[1] - 1)) // 5_000_000
+    assert passed >= 6 and core.counts["event_steps_skipped"] == skipped + passed
 
 
 def test_direct_replay_of_a_driver_like_bag(tmp_path, tracker_factory):

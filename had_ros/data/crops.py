@@ -170,15 +170,47 @@ def crop_events_voxel(events, transform: CropTransform, bins: int, t0: int, t1: 
     from had_ros.events.representations import voxel_grid
 
     tf = transform
-    x = events.x.astype(np.int64) - tf.x0
-    y = events.y.astype(np.int64) - tf.y0
-    inside = (x >= 0) & (x < tf.side) & (y >= 0) & (y < tf.side)
-    local = Events.from_arrays(x[inside], y[inside], events.t[inside], events.p[inside], tf.side, tf.side)
-    grid = voxel_grid(local, bins, tf.side, tf.side, t0, t1)
+    x, y, t, p = events.x, events.y, events.t, events.p
+    # Only the part of the square on the sensor can hold events (sensor pixels are >= 0 and
+    # < width, height): grid that rectangle alone and paste it into the zero square, which equals
+    # gridding the whole square at the cost of the rectangle (a lost target's search square can be
+    # several times the sensor).
+    ix0, iy0 = max(tf.x0, 0), max(tf.y0, 0)
+    ix1, iy1 = min(tf.x0 + tf.side, events.width), min(tf.y0 + tf.side, events.height)
+    if ix1 <= ix0 or iy1 <= iy0 or not len(t):
+        return np.zeros((bins, tf.out_size, tf.out_size), np.float32)
+    # a caller that cropped already (the node's core) passes only events inside: four reductions
+    # tell, and nothing is masked or copied
+    if not (x.min() >= ix0 and x.max() < ix1 and y.min() >= iy0 and y.max() < iy1):
+        keep = np.flatnonzero((x >= ix0) & (x < ix1) & (y >= iy0) & (y < iy1))
+        x, y, t, p = x[keep], y[keep], t[keep], p[keep]
+    if isinstance(events, Events):  # valid already: shifting keeps the coordinates >= 0
+        local = Events._trusted(_shift(x, ix0), _shift(y, iy0), t, p, ix1 - ix0, iy1 - iy0)
+    else:
+        local = Events.from_arrays(_shift(x, ix0), _shift(y, iy0), t, p, ix1 - ix0, iy1 - iy0)
+    part = voxel_grid(local, bins, iy1 - iy0, ix1 - ix0, t0, t1)
+    if (ix0, iy0, ix1, iy1) == (tf.x0, tf.y0, tf.x0 + tf.side, tf.y0 + tf.side):
+        grid = part
+    else:
+        grid = np.zeros((part.shape[0], tf.side, tf.side), np.float32)
+        grid[:, iy0 - tf.y0:iy1 - tf.y0, ix0 - tf.x0:ix1 - tf.x0] = part
     if tf.side == tf.out_size:
         return np.ascontiguousarray(grid, dtype=np.float32)
-    resized = _resize_square(np.ascontiguousarray(np.moveaxis(grid, 0, -1), dtype=np.float32), tf.out_size)
-    return np.ascontiguousarray(np.moveaxis(resized, -1, 0))
+    # Each bin is its own image: resizing them one by one equals resizing the stacked channels
+    # (cv2 treats channels independently) without the transposes there and back.
+    out = np.empty((grid.shape[0], tf.out_size, tf.out_size), np.float32)
+    for b in range(grid.shape[0]):
+        out[b] = _resize_square(np.ascontiguousarray(grid[b], dtype=np.float32), tf.out_size)
+    return out
+
+
+def _shift(a: np.ndarray, origin: int) -> np.ndarray:
+    """a - origin (origin >= 0, every a >= origin), in a's unsigned dtype when it is one."""
+    if origin == 0:
+        return a
+    if a.dtype.kind == "u":
+        return np.subtract(a, a.dtype.type(origin), dtype=a.dtype)
+    return np.asarray(a, np.int64) - origin
 
 
 def normalized_cxcywh(box_in_crop, out_size: int) -> np.ndarray:

@@ -23,7 +23,9 @@ class EventAccumulator:
 
     Counters: ``dropped_overflow`` (oldest events pushed out by ``max_events``),
     ``expired`` (older than ``max_age_ns``), ``dropped_late`` (pushed events older than the
-    newest buffered one: the stream went back in time; they are skipped, not inserted).
+    newest buffered one: the stream went back in time; they are skipped, not inserted),
+    ``released`` (let go by the consumer with ``discard_before``: no longer needed). A consumer
+    that releases what it has used keeps the live block, and so each compaction, small.
 
     Clock offset: each packet pushed with ``host_stamp_ns`` (header.stamp, host clock at
     arrival) gives host_stamp - (its newest event time), which is the sensor-to-host offset
@@ -47,9 +49,11 @@ class EventAccumulator:
         self._start = 0
         self._end = 0
         self._offsets: deque[tuple[int, int]] = deque(maxlen=int(offset_window))  # (sample, host stamp)
+        self._offset_min: int | None = None  # min of the samples in _offsets (kept as they come and go)
         self.dropped_overflow = 0
         self.expired = 0
         self.dropped_late = 0
+        self.released = 0
         self.pushed = 0
 
     # -- state ------------------------------------------------------------------------------------
@@ -68,7 +72,7 @@ class EventAccumulator:
     @property
     def offset_ns(self) -> int | None:
         """Estimated host_time - sensor_time (ns); None until a packet came with a host stamp."""
-        return min(s for s, _ in self._offsets) if self._offsets else None
+        return self._offset_min
 
     def offset_at(self, host_stamp_ns: int) -> int | None:
         """The estimate as it stood at ``host_stamp_ns``: the minimum over the kept packets stamped
@@ -90,6 +94,16 @@ class EventAccumulator:
         """Empty the buffer and forget the offset (for example after a sensor restart)."""
         self._start = self._end = 0
         self._offsets.clear()
+        self._offset_min = None
+
+    def discard_before(self, t_ns: int) -> int:
+        """Let go of the buffered events older than ``t_ns`` (the consumer will not ask for them
+        again); returns how many (counted in ``released``)."""
+        t = self._t[self._start:self._end]
+        cut = int(np.searchsorted(t, int(t_ns), side="left"))
+        self._start += cut
+        self.released += cut
+        return cut
 
     # -- input ------------------------------------------------------------------------------------
     def push(self, events: Events, host_stamp_ns: int | None = None) -> None:
@@ -100,7 +114,7 @@ class EventAccumulator:
             )
         n = len(events)
         if n and host_stamp_ns is not None:
-            self._offsets.append((int(host_stamp_ns) - int(events.t[-1]), int(host_stamp_ns)))
+            self._add_offset(int(host_stamp_ns) - int(events.t[-1]), int(host_stamp_ns))
         if not n:
             return
         self.pushed += n
@@ -130,6 +144,17 @@ class EventAccumulator:
             self.expired += cut
             self._start += cut
 
+    def _add_offset(self, sample: int, host_stamp_ns: int) -> None:
+        """Keep the sample and the running minimum (a full rescan only when the minimum leaves the
+        window, at most once per offset_window packets in steady state)."""
+        q = self._offsets
+        leaving = q[0][0] if len(q) == q.maxlen else None
+        q.append((sample, host_stamp_ns))
+        if self._offset_min is None or sample <= self._offset_min:
+            self._offset_min = sample
+        elif leaving is not None and leaving == self._offset_min:
+            self._offset_min = min(s for s, _ in q)
+
     @staticmethod
     def _allocate(cap: int) -> tuple[np.ndarray, ...]:
         return (np.empty(cap, X_DTYPE), np.empty(cap, Y_DTYPE), np.empty(cap, T_DTYPE), np.empty(cap, P_DTYPE))
@@ -155,13 +180,33 @@ class EventAccumulator:
         self._start, self._end = 0, live
 
     # -- queries ----------------------------------------------------------------------------------
-    def window(self, t0: int, t1: int) -> Events:
-        """A copy of the buffered events with t0 <= t < t1."""
+    def _span(self, t0: int, t1: int) -> slice:
         t = self._t[self._start:self._end]
         i0, i1 = np.searchsorted(t, [t0, t1], side="left")
-        sl = slice(self._start + int(i0), self._start + int(i1))
-        return Events(self._x[sl].copy(), self._y[sl].copy(), self._t[sl].copy(), self._p[sl].copy(),
-                      self.width, self.height)
+        return slice(self._start + int(i0), self._start + int(i1))
+
+    def count(self, t0: int, t1: int) -> int:
+        """How many buffered events have t0 <= t < t1 (one binary search, no copy)."""
+        sl = self._span(t0, t1)
+        return sl.stop - sl.start
+
+    def window(self, t0: int, t1: int, region: tuple[int, int, int, int] | None = None) -> Events:
+        """A copy of the buffered events with t0 <= t < t1; with ``region`` = (x0, y0, x1, y1) only
+        those with x0 <= x < x1 and y0 <= y < y1 (sensor pixels; the region may reach outside the
+        sensor): a consumer of one crop copies only the events inside it."""
+        sl = self._span(t0, t1)
+        x, y, t, p = self._x[sl], self._y[sl], self._t[sl], self._p[sl]
+        if region is not None:
+            x0, y0 = max(int(region[0]), 0), max(int(region[1]), 0)
+            x1, y1 = min(int(region[2]), self.width), min(int(region[3]), self.height)
+            if x1 <= x0 or y1 <= y0:
+                return Events.empty(self.width, self.height)
+            if (x0, y0, x1, y1) != (0, 0, self.width, self.height):
+                inside = _in_range(x, x0, x1)
+                inside &= _in_range(y, y0, y1)
+                keep = np.flatnonzero(inside)
+                return Events._trusted(x[keep], y[keep], t[keep], p[keep], self.width, self.height)
+        return Events._trusted(x.copy(), y.copy(), t.copy(), p.copy(), self.width, self.height)
 
     def latest(self, duration_ns: int) -> Events:
         """A copy of the events of the last ``duration_ns`` up to and including the newest one."""
@@ -169,3 +214,10 @@ class EventAccumulator:
             return Events.empty(self.width, self.height)
         end = self.t_end + 1
         return self.window(end - int(duration_ns), end)
+
+
+def _in_range(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """lo <= a < hi for uint16 ``a`` as one unsigned compare: a - lo wraps to a large value below lo."""
+    if hi - lo > 0xFFFF:  # the whole uint16 range
+        return np.ones(len(a), bool)
+    return np.subtract(a, np.uint16(lo), dtype=np.uint16) < np.uint16(hi - lo)

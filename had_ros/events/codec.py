@@ -110,6 +110,9 @@ class StreamDecoder:
         if not len(t):
             return t
         if keep is None or keep.all():
+            if t[0] >= self._t_max and (len(t) < 2 or bool(np.all(t[1:] >= t[:-1]))):
+                self._t_max = int(t[-1])  # already in order (the usual packet): nothing to raise
+                return t
             t_kept = np.maximum.accumulate(t)
             np.maximum(t_kept, self._t_max, out=t_kept)
             self.stats["time_clamped"] += int(np.count_nonzero(t < t_kept))

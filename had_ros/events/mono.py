@@ -32,11 +32,15 @@ class MonoDecoder(StreamDecoder):
         data = self._whole_words(buf)
         if not len(data):
             return self._empty()
-        words = np.frombuffer(data, dtype="<u8")
-        t = (words & 0xFFFFFFFF).astype(np.int64) + time_base
-        x = ((words >> 32) & 0xFFFF).astype(np.uint16)
-        y = ((words >> 48) & 0x7FFF).astype(np.uint16)
-        p = (words >> 63).astype(np.uint8)
+        # The fields of a little-endian word as 32- and 16-bit lanes (views, no shifts of 64-bit
+        # words): dt is the low half, x the third lane, y and the polarity bit the fourth.
+        lanes = np.frombuffer(data, dtype="<u2").reshape(-1, 4)
+        t = np.frombuffer(data, dtype="<u4")[::2].astype(np.int64)
+        t += time_base
+        x = lanes[:, 2].astype(np.uint16)
+        top = lanes[:, 3]
+        y = np.bitwise_and(top, 0x7FFF, dtype=np.uint16)
+        p = (top >> 15).astype(np.uint8)
         inside = (x < self.width) & (y < self.height)
         t = self._in_time_order(t, inside)
         self.stats["out_of_sensor"] += int(len(t) - np.count_nonzero(inside))

@@ -8,10 +8,12 @@ over the same fields read from a bag):
   gives the sensor-to-host clock offset (host ~= sensor + offset). ``seq`` gaps are counted as lost
   packets, a restart of ``seq`` as a new stream (decoder and buffer start again);
 * images: checked (encoding, size, data length, stamps going forward) and queued as frames. A
-  frame's sensor time is ``stamp - image_latency - offset``; its event window is the span since
-  the previous image, ``(t_prev, t]`` as the half-open ``[t_prev + 1, t + 1)`` in ns: the same span
-  as training pairs and ``had eval`` (``Sequence.event_span``). The first image uses one frame
-  interval of the loaders' default rate. Images that come before any event packet cannot be
+  frame's sensor time is ``stamp - image_latency - offset``; its event window is
+  ``(t - window, t]`` as the half-open ``[t - window + 1, t + 1)`` in ns, the same span as training
+  pairs and ``had eval`` (``Sequence.event_span``): ``window`` is the model checkpoint's
+  ``event_window_ns`` when it sets one, else the frame interval (the span since the previous
+  image; before the second image, one frame at the loaders' default rate), see
+  :meth:`TrackerCore.window_ns`. Images that come before any event packet cannot be
   placed on the sensor clock; with an event model they are not tracked (counted), the clocks are
   never mixed;
 * a frame is *ready* once the buffer holds an event newer than its window's end, or once it has
@@ -20,8 +22,11 @@ over the same fields read from a bag):
   newest ready frame and drops older ones as stale (counted), so a slow model never builds
   latency; without it (``--direct``) every frame is processed in order;
 * high-rate mode (``event_rate_hz`` > 0, event-only model, a target): between images, steps on a
-  grid of sensor time, each over the window of one frame interval ending at the step, published
+  grid of sensor time, each over one event window (as an image's) ending at the step, published
   with the step's time mapped to host time;
+* the tracker reads only the events of its crop (``Tracker.events_region``): a job copies those of
+  its window inside the template or search square, not the whole window; after each job the
+  buffer lets go of the events no later window needs;
 * target: an init box (parameter or ``init`` topic) applies to the next image stamped at or after
   it; ``reset`` clears the target. Each successful initialisation starts a new track id.
 
@@ -146,7 +151,6 @@ class Job:
     kind: str                   # "image" or "events"
     frame: Frame | None
     window: tuple[int, int] | None
-    events: Events | None
     incomplete: bool = False
     started_ns: int = 0
 
@@ -206,6 +210,7 @@ class TrackerCore:
         self._last_log: dict[str, float] = {}
         mc = tracker.model_config
         self.uses_events, self.uses_rgb = bool(mc.uses_events), bool(mc.uses_rgb)
+        self._model_window_ns = getattr(mc, "event_window_ns", None)  # None: the frame interval
         self._decoder = None
         self._stream: tuple[str, int, int] | None = None  # encoding, width, height
         self._last_seq: int | None = None
@@ -258,16 +263,25 @@ class TrackerCore:
     # -- events ------------------------------------------------------------------------------------
     def on_packet(self, encoding: str, width: int, height: int, seq: int, time_base: int, data: Any,
                   stamp_ns: int) -> None:
+        """One event packet (the fields of an EventPacket; stamp_ns its header stamp)."""
+        self.on_packets([(encoding, width, height, seq, time_base, data, stamp_ns)])
+
+    def on_packets(self, packets: list[tuple]) -> None:
+        """Several packets at once, each the arguments of :meth:`on_packet` in order: one lock and
+        one wake-up of the worker for the batch (the node's event intake thread)."""
         with self.lock:
-            try:
-                self._on_packet(encoding, int(width), int(height), int(seq), int(time_base), data, int(stamp_ns))
-            except BadInput as exc:
-                self.bad(exc.kind, str(exc))
-            except DecodeError as exc:
-                self.bad("decode_errors", f"event packet seq {seq} ({encoding}): {exc}")
-            except Exception as exc:  # never let a packet stop the node
-                self.bad("internal_errors", f"event packet seq {seq}: {type(exc).__name__}: {exc}")
-            self.changed.notify_all()
+            for encoding, width, height, seq, time_base, data, stamp_ns in packets:
+                try:
+                    self._on_packet(encoding, int(width), int(height), int(seq), int(time_base), data,
+                                    int(stamp_ns))
+                except BadInput as exc:
+                    self.bad(exc.kind, str(exc))
+                except DecodeError as exc:
+                    self.bad("decode_errors", f"event packet seq {seq} ({encoding}): {exc}")
+                except Exception as exc:  # never let a packet stop the node
+                    self.bad("internal_errors", f"event packet seq {seq}: {type(exc).__name__}: {exc}")
+            if self._frames or (self.settings.event_rate_hz > 0 and self._active):
+                self.changed.notify_all()  # packets only make waiting frames (or high-rate steps) ready
 
     def _new_stream(self, encoding: str, width: int, height: int) -> None:
         try:
@@ -388,10 +402,15 @@ class TrackerCore:
             self.bad("frames_dropped", f"frame stamped {old.stamp_ns} ns dropped: queue of "
                      f"{self.settings.queue_size} full (the model is slower than the camera)")
 
-    @staticmethod
-    def _default_interval() -> int:
-        """The first image's window: one frame at the loaders' default rate (as Sequence.frame_window
-        does for a sequence of one frame)."""
+    def window_ns(self) -> int:
+        """The length of an event window (images and high-rate steps): the model's
+        ``event_window_ns`` (the span it was trained on) when its checkpoint sets one; else the
+        frame interval, the last one measured, and before the second image one frame at the
+        loaders' default rate (as Sequence.frame_window does for a sequence of one frame)."""
+        if self._model_window_ns:
+            return self._model_window_ns
+        if self._interval_ns:
+            return self._interval_ns
         from had_ros.data.loaders import DEFAULT_FPS
 
         return int(round(1e9 / DEFAULT_FPS))
@@ -445,8 +464,7 @@ class TrackerCore:
         t1 = f.stamp_ns - int(round(self.settings.image_latency_ms * 1e6)) - offset
         if self._last_image_t is not None and 0 < t1 - self._last_image_t <= CLOCK_JUMP_NS:
             self._interval_ns = t1 - self._last_image_t  # a gap over 1 s is a pause, not a frame interval
-        interval = self._interval_ns or self._default_interval()
-        f.window = (t1 - interval + 1, t1 + 1)
+        f.window = (t1 - self.window_ns() + 1, t1 + 1)
         f.offset_ns = offset
         self._last_image_t = t1
         return True
@@ -485,10 +503,39 @@ class TrackerCore:
                          "frame was ready (the model is slower than the camera)")
             f = self._frames.popleft()
             _, incomplete = self._ready(f, now, flush)
-            events = None
-            if self.uses_events and f.window is not None and self.acc is not None:
-                events = self.acc.window(*f.window)
-            return Job("image", f, f.window, events, incomplete, started_ns=now)
+            return Job("image", f, f.window, incomplete, started_ns=now)
+
+    def _count(self, window: tuple[int, int] | None) -> int:
+        if not self.uses_events or window is None or self.acc is None:
+            return 0
+        return self.acc.count(*window)
+
+    def _job_events(self, job: Job, init_box: np.ndarray | None) -> Events | None:
+        """The events the tracker reads for ``job`` (under the lock): those of its window inside
+        the crop the tracker will use (``Tracker.events_region``: the template crop of the init
+        box, else the search crop), so only they are copied and gridded. The whole window when the
+        tracker cannot say."""
+        if not self.uses_events or job.window is None or self.acc is None:
+            return None
+        region = None
+        region_of = getattr(self.tracker, "events_region", None)
+        if region_of is not None:
+            try:
+                region = region_of(init_box)
+            except HadError:  # a box the tracker refuses: it reports that itself, with the whole window
+                region = None
+        return self.acc.window(*job.window, region=region)
+
+    def wait_s(self, now_ns: int | None = None, idle_s: float = 0.1) -> float:
+        """How long the worker may sleep before :meth:`next_job` could have new work without being
+        notified: until the first waiting frame's ``max_event_wait_ms`` runs out (packets, images
+        and init boxes notify ``changed``), at most ``idle_s``."""
+        with self.lock:
+            if not self._frames:
+                return idle_s
+            now = self.clock() if now_ns is None else int(now_ns)
+            due = min(f.arrival_ns for f in self._frames) + self.settings.max_event_wait_ms * 1e6
+            return min(idle_s, max(0.0, (due - now) / 1e9) + 0.0005)
 
     def _next_step(self) -> int | None:
         rate = float(self.settings.event_rate_hz)
@@ -502,6 +549,18 @@ class TrackerCore:
         nxt = base + period
         return nxt if t_end >= nxt else None
 
+    def _count_steps_passed(self, t_image: int) -> None:
+        """High-rate grid points before an image that never ran (the frames after them were
+        dropped as stale, so the worker jumped ahead): counted as skipped too."""
+        rate = float(self.settings.event_rate_hz)
+        if rate <= 0 or self.uses_rgb or not self._active or self._last_done_t is None:
+            return
+        base = max(self._step_t or self._last_done_t, self._last_done_t)
+        passed = (t_image - 1 - base) // int(round(1e9 / rate))
+        if passed > 0:
+            self.bad("event_steps_skipped", f"{passed} high-rate steps skipped: frames were dropped, the "
+                     f"worker is behind event_rate_hz {rate:g}", n=int(passed))
+
     def _step_job(self, step: int, latest_first: bool) -> Job:
         if latest_first:
             period = int(round(1e9 / float(self.settings.event_rate_hz)))
@@ -514,9 +573,8 @@ class TrackerCore:
                          f"event_rate_hz {self.settings.event_rate_hz:g}", n=int(skipped))
             step = newest
         self._step_t = step
-        interval = self._interval_ns or self._default_interval()
-        window = (step - interval + 1, step + 1)
-        return Job("events", None, window, self.acc.window(*window), started_ns=self.clock())
+        window = (step - self.window_ns() + 1, step + 1)
+        return Job("events", None, window, started_ns=self.clock())
 
     # -- running -----------------------------------------------------------------------------------
     def run(self, job: Job) -> Estimate | None:
@@ -550,10 +608,14 @@ class TrackerCore:
                 self._last_done_stamp = f.stamp_ns
                 self._last_frame_id = f.frame_id
                 if job.window is not None:
+                    self._count_steps_passed(job.window[1] - 1)
                     self._last_done_t = job.window[1] - 1
                 if job.incomplete:
                     self.bad("windows_incomplete", f"frame stamped {f.stamp_ns} ns tracked after waiting "
                              f"{self.settings.max_event_wait_ms:g} ms without the last events of its window")
+            events, num_events = None, self._count(job.window)
+            if init is not None or self._active:
+                events = self._job_events(job, None if init is None else init[0])
         frame = None
         if job.kind == "image" and self.uses_rgb:
             frame = self.frame_rgb(f)
@@ -565,7 +627,7 @@ class TrackerCore:
                 with self.lock:
                     self.bad("bad_init", f"init box {box.tolist()} lies outside the {w}x{h} image: refused")
             else:
-                self.tracker.initialize(frame, job.events, box, window=job.window)
+                self.tracker.initialize(frame, events, box, window=job.window)
                 with self.lock:
                     self._active = True
                     self._track_id += 1
@@ -577,9 +639,9 @@ class TrackerCore:
                 self._pending_init = init  # wait for an image on the sensor clock
         elif self._active and events_ok:
             if job.kind == "events":
-                box, score = self.tracker.track(None, job.events, window=job.window)
+                box, score = self.tracker.track(None, events, window=job.window)
             else:
-                box, score = self.tracker.track(frame, job.events, window=job.window)
+                box, score = self.tracker.track(frame, events, window=job.window)
             with self.lock:
                 self.box, self.score = box, float(score)
         model_ms = (time.perf_counter() - t0) * 1e3
@@ -587,6 +649,7 @@ class TrackerCore:
             if initialized_now or (self._active and events_ok):
                 self.counts["frames_tracked" if job.kind == "image" else "event_steps"] += 1
                 self.model_ms.append(model_ms)
+            self._release_events()
             offset = f.offset_ns if job.kind == "image" else self.offset_ns
             if job.kind == "image":
                 stamp, frame_id, arrival = f.stamp_ns, f.frame_id, f.arrival_ns
@@ -596,8 +659,20 @@ class TrackerCore:
             return Estimate(job.kind, int(stamp), frame_id, self.status,
                             None if not self._active or self.box is None else np.asarray(self.box, np.float64),
                             float(self.score) if self._active else float("nan"), self._track_id,
-                            0 if job.events is None else len(job.events), job.window, offset, arrival,
-                            model_ms, f, job.events, initialized_now)
+                            num_events, job.window, offset, arrival, model_ms, f, events, initialized_now)
+
+    def _release_events(self) -> None:
+        """Let the buffer drop the events no later job reads: those before the windows of the
+        queued frames and before the last processed window's end minus one window (a later
+        window, of an image or a high-rate step, ends after it). So the buffer holds about two
+        windows, not buffer_max_age_ms, and its compactions copy little."""
+        if self.acc is None or self._last_done_t is None:
+            return
+        keep_from = self._last_done_t + 1 - self.window_ns()
+        for f in self._frames:
+            if f.window is not None:
+                keep_from = min(keep_from, f.window[0])
+        self.acc.discard_before(keep_from)
 
     def process(self, now_ns: int | None = None, flush: bool = False) -> list[Estimate]:
         """Run every ready job in order (no drops): the --direct replay and the tests."""

@@ -78,8 +78,12 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
               "Target box [x, y, w, h] in image pixels, used on the next image (setting it while running "
               "re-initialises the target). Empty: wait for the init topic.", check=_box_check),
     ParamSpec("image_latency_ms", "double", 0.0,
-              "How much later than the frame's time its header stamp is (exposure, readout, transfer); "
-              "subtracted before the image is paired with the events of its window.", range=(0.0, 1000.0)),
+              "How much later than the frame's time (the middle of its exposure, the time training "
+              "pairs use) the image's header stamp is; subtracted before the image is paired with the "
+              "events of its window. 0: the stamp is the frame time, as libcaer_driver stamps DAVIS "
+              "frames (middle of the exposure, on the clock of its events). A driver that stamps on "
+              "arrival needs exposure/2 + readout + transfer (bags of had simulate --bag: exposure/2 "
+              "+ 4 ms).", range=(0.0, 1000.0)),
     ParamSpec("max_event_wait_ms", "double", 50.0,
               "How long an image waits for the events that close its window before it is tracked with "
               "what has arrived (counted as an incomplete window).", range=(0.0, 10000.0)),
@@ -98,12 +102,19 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
               read_only=True),
     ParamSpec("events_qos_depth", "int", 1000, "KeepLast depth of the events subscription (drivers "
               "publish about 1 ms packets, best effort).", range=(1, 100000), read_only=True),
+    ParamSpec("events_batch_ms", "double", 2.0,
+              "Every this many ms a thread of the node takes all queued event packets at once and "
+              "hands them to the core in one batch (the executor's dispatch costs about 0.3 ms a "
+              "message: a third of a core at a driver's 1000 packets/s); adds at most this to the wait "
+              "for a window's last events. 0: one executor callback per packet.",
+              range=(0.0, 100.0), read_only=True),
     ParamSpec("buffer_max_events", "int", 4_000_000, "Events kept in the buffer at most (the oldest "
               "go first, counted).", range=(1000, 200_000_000), read_only=True),
     ParamSpec("buffer_max_age_ms", "double", 500.0, "Events older than this before the newest one "
               "are dropped from the buffer.", range=(1.0, 60000.0), read_only=True),
     ParamSpec("debug_overlay_events", "bool", True,
-              "Draw the window's events (ON red, OFF blue) on debug_image."),
+              "Draw the events the model read (the window's, inside its crop; ON red, OFF blue) on "
+              "debug_image."),
     ParamSpec("diagnostics_period_s", "double", 1.0, "Period of /diagnostics.", range=(0.05, 60.0),
               read_only=True),
     ParamSpec("log_throttle_s", "double", 5.0, "Each kind of bad input is logged at most once per this "
@@ -221,6 +232,19 @@ def _yaml_value(p: ParamSpec) -> str:
     if p.type in ("double_array", "string_array", "string"):
         return json.dumps(p.default)
     return repr(p.default)
+
+
+def markdown_table() -> str:
+    """The parameter table of docs/NODE.md (test_ros_core checks the file holds it as written here)."""
+    import json
+
+    lines = ["| parameter | type | default | range | description |", "| --- | --- | --- | --- | --- |"]
+    for p in PARAMS:
+        default = json.dumps(p.default) if p.type in ("string", "double_array", "string_array") else repr(p.default)
+        rng = p.describe_range().replace("|", "\\|") or "-"
+        note = " (read-only while running)" if p.read_only else ""
+        lines.append(f"| `{p.name}` | {p.type} | `{default}` | {rng} | {p.description}{note} |")
+    return "\n".join(lines) + "\n"
 
 
 def yaml_text() -> str:

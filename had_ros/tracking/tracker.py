@@ -178,6 +178,20 @@ class Tracker:
         c = self.config
         return min(c.search_factor * c.lost_search_growth ** self._lost_frames, c.max_search_factor)
 
+    def events_region(self, init_box: Any = None) -> tuple[int, int, int, int] | None:
+        """The square (x0, y0, x1, y1) in sensor pixels, half-open, whose events the next call
+        reads: ``initialize`` with ``init_box`` when it is given, else ``track`` (None before
+        initialisation). Events outside it do not change the result, so a caller holding a whole
+        window may pass only those inside (the node's core does: it copies and grids less)."""
+        mc = self.model_config
+        if init_box is not None:
+            tf = crop_transform(init_box, self.config.template_factor, mc.template_size)
+        elif self._box is not None:
+            tf = crop_transform(self._box, self.search_factor, mc.search_size)
+        else:
+            return None
+        return tf.x0, tf.y0, tf.x0 + tf.side, tf.y0 + tf.side
+
     # validation -------------------------------------------------------------------------------
     def _check_frame(self, frame: Any, size: tuple[int, int] | None) -> np.ndarray | None:
         if frame is None:
