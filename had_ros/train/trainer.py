@@ -16,6 +16,7 @@ of the global batch, gradients are averaged, rank 0 logs and writes checkpoints.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import json
 import math
 import os
@@ -319,6 +320,11 @@ def run(cfg: dict[str, Any], mode: str = "train", resume: bool = False, progress
         summary["student"] = str(export_student(module.student, out / "student.safetensors", record))
     if world > 1:
         dist.barrier()
+        # Drop the DDP wrapper (its reducer holds gloo work objects) and the loader before the process
+        # group goes, so no gloo thread still references Python objects at interpreter exit (a rare
+        # SIGABRT, "terminate called without an active exception", seen here under load).
+        del model, loader
+        gc.collect()
         dist.destroy_process_group()
     return summary
 
