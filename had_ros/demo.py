@@ -264,6 +264,9 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"success AUC {overall.get('success_auc') or float('nan'):.1f}  P@20 {overall.get('precision_20') or float('nan'):.1f}  "
           f"NP@0.2 {overall.get('norm_precision_20') or float('nan'):.1f}  (pytracking rules: absent frames count "
           "as misses, docs/evaluation.md)")
+    attrs = sorted({a for d in seq_dirs for a in json.loads((d / "meta.json").read_text()).get("attributes", [])})
+    print(f"  on {len(seq_dirs)} generated sequences of {args.frames} frames (attributes: {', '.join(attrs) or 'none'}): "
+          "a smoke test of the pipeline, not a benchmark; the held-out scores are in bench/results/ablation.md")
     print(f"DDS vs direct core: boxes differ by at most {summary['dds_vs_direct_max_px']:.3g} px")
     print(f"outputs in {out}/: results.json, <sequence>.txt, plots/ (success, precision, latency), tracking.gif, "
           f"representations.png, student.onnx, node.log, direct/, data/ (sequences and bags), summary.json "
