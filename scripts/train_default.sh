@@ -30,8 +30,8 @@ done
 install -m 644 runs/student_plain/student.safetensors had_ros/weights/had_student_event_edge.safetensors
 install -m 644 runs/student_plain/student.json had_ros/weights/had_student_event_edge.json
 
-# 5. (optional, HAD_MAIN=1) the same student distilled with full HAD for the same 1500 steps; not run
-#    for the shipped weights (cut for time on 2 cores; the ablation compares HAD at a short budget)
+# 5. (optional, HAD_MAIN=1) the same student distilled with full HAD for the same 1500 steps: the
+#    "student, full HAD" row of bench/results/ablation.md (level overall, not shipped; see there)
 if [ "${HAD_MAIN:-0}" = 1 ]; then
   $HAD distill --config config/distill.yaml --resume --no-progress
   $HAD eval --dataset runs/data9/heldout --model runs/student_had/student.safetensors --attributes \
