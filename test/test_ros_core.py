@@ -140,6 +140,29 @@ def test_event_window_is_the_models_window_from_the_first_image_on(tracker_facto
     assert second == 33_000_000  # the images' interval on the sensor clock
 
 
+def test_a_frame_dropped_from_a_full_queue_does_not_lengthen_the_next_window(tracker_factory):
+    """A model without event_window_ns uses the frame interval. A frame dropped before it was
+    placed (queue full) still counts for the interval: the next window is one frame long, not
+    two."""
+    core = TrackerCore(tracker_factory(), CoreSettings(queue_size=1))
+    f = Feeder(core)
+    f.events_until(5_000)
+    core.on_init([30, 20, 20, 16])
+    f.image(20_000)
+    f.events_until(40_000)
+    assert len(core.process(now_ns=0)) == 1
+    f.image(53_000)
+    f.events_until(70_000)
+    (second,) = [e.window for e in core.process(now_ns=0)]
+    f.image(86_000)  # dropped: the queue holds one frame and the next one comes
+    f.image(119_000)
+    f.events_until(130_000)
+    (third,) = core.process(now_ns=0)
+    assert core.counts["frames_dropped"] == 1
+    assert second[1] - second[0] == third.window[1] - third.window[0] == 33_000_000
+    assert third.window[1] - second[1] == 66_000_000
+
+
 def test_jobs_read_only_the_crop_events_and_release_what_no_window_needs(tracker_factory):
     """A job copies only the events of its window inside the tracker's crop (Tracker.events_region)
     and gives the same boxes as with the whole window; the buffer then lets go of what no later

@@ -131,8 +131,14 @@ def remaps(ns="/t"):
 
 @pytest.fixture(scope="module")
 def live(assets):
-    """The tracker node and a probe in this process, spun by one executor on a thread."""
-    from rclpy.executors import MultiThreadedExecutor
+    """The tracker node and a probe in this process, spun by one executor on a thread.
+
+    A SingleThreadedExecutor, as tracker_node's main uses: rclpy 9.1's MultiThreadedExecutor
+    wakes from its wait set thousands of times a second with nothing ready (about 14,000 empty
+    waits in 3 s here, 85 % of a core in Python), which keeps the GIL from the node's worker and
+    intake threads for 0.1-1.8 s at a time: frames dropped and high-rate steps skipped by the
+    test's own executor, not by the node."""
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
     from had_ros.ros.node import TrackerNode
@@ -146,7 +152,7 @@ def live(assets):
     node = TrackerNode(parameter_overrides=overrides, context=ctx)
     probe_node = rclpy.create_node("had_test_probe", context=ctx, use_global_arguments=False)
     probe = Probe(probe_node)
-    ex = MultiThreadedExecutor(num_threads=2, context=ctx)
+    ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
     ex.add_node(probe_node)
     t = threading.Thread(target=ex.spin, daemon=True)
@@ -292,9 +298,6 @@ def test_debug_image_only_while_subscribed_and_bad_input_keeps_it_answering(live
     pn.destroy_subscription(sub)
 
 
-@pytest.mark.skip(reason="flaky on 2 cores: in about 1 run in 4 some high-rate grid points are neither run "
-                         "nor counted as skipped (e.g. 2 run + 11 skipped of 21), and the init box can time out; "
-                         "a real accounting gap of the node's high-rate scheduling, open in issue 8")
 def test_high_rate_mode_publishes_event_only_boxes_between_images_over_dds(live, assets):
     """event_rate_hz set on the running node: between images it tracks from events alone and
     publishes on event_detections, stamped with the step's event time on the host clock: a grid
@@ -345,32 +348,35 @@ def test_high_rate_mode_publishes_event_only_boxes_between_images_over_dds(live,
     finally:
         node.set_parameters([Parameter("event_rate_hz", value=0.0)])
         pn.destroy_subscription(sub)
-    tracked = img_stamps[first:]
+    # the images the node answered with a target (from the init image on; a frame dropped as
+    # stale has no answer): each starts a grid of 1 / rate in event time
+    tracked = [s for s in img_stamps if s in probe.states and probe.states[s].status != probe.states[s].STATUS_UNINITIALIZED]
+    assert tracked and (tracked[0] == img_stamps[first] or core.counts["frames_dropped"] > dropped0)
     steps = sorted(s for s, _, _ in fast)
     assert steps and steps[0] > tracked[0], "high-rate boxes only once the target is set, after its image"
     assert not set(steps) & set(img_stamps)
     for _, _, m in fast:
         (d,) = m.detections  # a box of the current track, in the image's frame
         assert d.id == str(core._track_id) and m.header.frame_id == "camera"
-    # event-time stamps: between two images, steps 1 / rate apart (a grid point the worker was
-    # behind on is skipped and counted); the host stamps follow the offset estimate, which may
-    # still move by a fraction of a millisecond while the stream is young
-    intervals = 0
-    for a, b in zip(tracked, tracked[1:]):
-        inside = [x for x in steps if a < x < b]
-        intervals += bool(inside)
-        for g in np.diff(inside):
-            k = round(g / period)
-            assert k >= 1 and abs(g - k * period) < 500_000, (a, inside)
-    # Which intervals get their steps run (rather than skipped and counted, below) depends on how
-    # busy the 2 cores are: on an idle machine 2-7 of 7 were seen. At least one must be.
-    assert intervals >= 1, intervals
-    # every grid point between the images was run or counted as skipped
+    # event-time stamps on the grid of the image before them (the host stamps follow the offset
+    # estimate, which may still move by a fraction of a millisecond while the stream is young)
+    bounds = [*tracked, np.inf]
+    for x in steps:
+        a = max(t for t in tracked if t < x)
+        k = round((x - a) / period)
+        assert k >= 1 and abs(x - a - k * period) < 500_000, (a, x)
+        assert x < bounds[bounds.index(a) + 1]
+    # every grid point between answered images was run or counted as skipped, and no more:
+    # after the last image, the grid goes on to the last event
     skipped = core.counts["event_steps_skipped"] - skipped0
-    expected = sum(int(np.ceil((b - a) / period)) - 1 for a, b in zip(tracked, tracked[1:]))
     dropped = core.counts["frames_dropped"] - dropped0
-    # (on these 2 cores most grid points may be skipped when the worker is behind: counted, not run)
-    assert len(steps) + skipped >= expected and len(steps) >= 1, (len(steps), skipped, expected, dropped)
+    expected = sum(int(np.ceil((b - a) / period)) - 1 for a, b in zip(tracked, tracked[1:]))
+    after = (core.acc.t_end + core.offset_ns - tracked[-1]) // period
+    done = len([x for x in steps if x < tracked[-1]]), len(steps)
+    assert expected <= done[0] + skipped and done[1] + skipped <= expected + after, (done, skipped, expected, after, dropped)
+    # the node keeps up with 100 Hz on this tiny model (the grid points skipped, when the
+    # machine is busy, are few)
+    assert done[0] >= expected / 2, (done, skipped, expected, dropped)
     # and at about the rate in wall time (the bag at half speed: half the rate)
     arrivals = sorted(w for _, w, _ in fast)
     assert 0.25 * rate < (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) < rate

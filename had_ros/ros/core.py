@@ -144,6 +144,7 @@ class Frame:
     index: int                  # images received before this one
     placed: bool = False        # window decided (see TrackerCore._place)
     offset_ns: int | None = None  # the sensor-to-host offset its window was placed with
+    interval_ns: int | None = None  # stamp minus the previous arriving image's (None: first, or after a pause)
 
 
 @dataclass
@@ -218,8 +219,7 @@ class TrackerCore:
         self._frames: deque[Frame] = deque()
         self._last_image_stamp: int | None = None
         self._last_packet_stamp: int | None = None
-        self._last_image_t: int | None = None   # sensor time of the previous image
-        self._interval_ns: int | None = None     # last image interval (sensor ns)
+        self._interval_ns: int | None = None     # the interval of the last placed image (Frame.interval_ns)
         self._images = 0
         self._pending_init: tuple[np.ndarray, int] | None = None
         self._active = False
@@ -388,13 +388,18 @@ class TrackerCore:
             # far back: a new stream (a bag played again, a restarted driver), not a late frame
             self.bad("clock_jumps", f"image stamped {(self._last_image_stamp - stamp_ns) / 1e9:.3f} s before "
                      "the previous one: a new image stream, its frame interval is measured again")
-            self._last_image_stamp = self._last_image_t = self._interval_ns = None
+            self._last_image_stamp = self._interval_ns = None
         if self._last_image_stamp is not None and stamp_ns <= self._last_image_stamp:
             raise BadInput("image_time_backwards", f"image stamped {stamp_ns} ns is not after the previous "
                            f"image ({self._last_image_stamp} ns): dropped")
+        # measured from every arriving image, so a frame dropped before it was placed does not
+        # make the next window two intervals long; a gap over 1 s is a pause, not an interval
+        interval = None
+        if self._last_image_stamp is not None and stamp_ns - self._last_image_stamp <= CLOCK_JUMP_NS:
+            interval = stamp_ns - self._last_image_stamp
         self._last_image_stamp = stamp_ns
         frame = Frame(stamp_ns, frame_id, arrival_ns, width, height, (enc, step, data, is_bigendian),
-                      None, self._images)
+                      None, self._images, interval_ns=interval)
         self._images += 1
         self._frames.append(frame)
         while len(self._frames) > int(self.settings.queue_size):
@@ -462,11 +467,10 @@ class TrackerCore:
                          "packet: no sensor-to-host offset yet, so it cannot be paired with events (not tracked)")
             return True
         t1 = f.stamp_ns - int(round(self.settings.image_latency_ms * 1e6)) - offset
-        if self._last_image_t is not None and 0 < t1 - self._last_image_t <= CLOCK_JUMP_NS:
-            self._interval_ns = t1 - self._last_image_t  # a gap over 1 s is a pause, not a frame interval
+        if f.interval_ns:
+            self._interval_ns = f.interval_ns
         f.window = (t1 - self.window_ns() + 1, t1 + 1)
         f.offset_ns = offset
-        self._last_image_t = t1
         return True
 
     def _ready(self, f: Frame, now_ns: int, flush: bool) -> tuple[bool, bool]:
