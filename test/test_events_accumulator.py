@@ -110,7 +110,15 @@ def test_storage_is_allocated_as_the_buffer_fills():
     assert small.capacity <= 200 and small.window(0, 1000).t.tolist() == list(range(250, 350))
 
 
-def test_window_of_a_region_holds_exactly_the_events_inside_it():
+@pytest.mark.parametrize("numpy_path", [True, False], ids=["numpy", "numba"])
+def test_window_of_a_region_holds_exactly_the_events_inside_it(numpy_path):
+    from had_ros.events import accel
+
+    with accel.numpy_only(numpy_path):
+        _window_of_a_region()
+
+
+def _window_of_a_region():
     rng = np.random.default_rng(3)
     n, w, h = 5000, 64, 48
     ev = Events.from_arrays(rng.integers(0, w, n), rng.integers(0, h, n), np.sort(rng.integers(0, 10**6, n)),

@@ -136,7 +136,17 @@ def test_crop_places_box_where_transform_says(out):
     assert mass * tf.side ** 2 / out ** 2 == pytest.approx(100, rel=0.1)  # area preserved
 
 
-def test_crop_events_voxel_equals_cropping_the_full_voxel_grid():
+@pytest.mark.parametrize("numpy_path", [True, False], ids=["numpy", "numba"])
+def test_crop_events_voxel_equals_cropping_the_full_voxel_grid(numpy_path):
+    """On both paths (numba: a square reaching off the sensor is area-resized from its
+    on-sensor part alone)."""
+    from had_ros.events import accel
+
+    with accel.numpy_only(numpy_path):
+        _crop_events_voxel_equals_cropping()
+
+
+def _crop_events_voxel_equals_cropping():
     rng = np.random.default_rng(0)
     n = 3000
     ev = Events.from_arrays(rng.integers(0, W, n), rng.integers(0, H, n), np.sort(rng.integers(0, 1000, n)),
@@ -144,7 +154,8 @@ def test_crop_events_voxel_equals_cropping_the_full_voxel_grid():
     full = voxel_grid(ev, 4, H, W, 0, 1000)
     # inside, across an edge, and a square larger than the sensor on every side (a lost target)
     for box, factor, out in (([20, 10, 8, 8], 4.0, 64), ([50, 30, 10, 6], 2.0, 10), ([1, 1, 30, 30], 2.0, 16),
-                             ([-10, -5, 20, 20], 4.0, 64), ([10, 5, 40, 30], 4.0, 32)):
+                             ([-10, -5, 20, 20], 4.0, 64), ([10, 5, 40, 30], 4.0, 32),
+                             ([30, 20, 70, 70], 4.0, 48), ([-30, 40, 25, 9], 4.0, 40)):
         tf = crop_transform(box, factor, out)
         ours = crop_events_voxel(ev, tf, 4, 0, 1000)
         ref = np.moveaxis(apply_crop(np.moveaxis(full, 0, -1), tf, 0.0), -1, 0)

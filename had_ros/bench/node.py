@@ -241,6 +241,7 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
                 lat = np.array([(got[st] - st) / 1e6 for st in images if st in got])
                 answered = int(sum(st in got for st in images))
             recv_pk = float(after.get("packets", 0)) - float(before.get("packets", 0))
+            recv_img = float(after.get("images", 0)) - float(before.get("images", 0))
             results.append({
                 "fps": fps, "mevs": mevs, "images": len(images), "packets": packets,
                 "answered": answered,
@@ -249,6 +250,7 @@ def _live(model: str, threads: int, settings: list[tuple[float, float]], seconds
                 "frames_dropped_node": int(float(after.get("frames_dropped", 0)) - float(before.get("frames_dropped", 0))),
                 # packets in flight at the report are counted as received: the count is within a few
                 "packets_not_received": max(0, int(packets - recv_pk)), "cpu": cpu, "publisher_late": late,
+                "images_not_received": max(0, int(len(images) - recv_img)),
                 "publisher_cpu": own_cpu, "other_cpu": max(0.0, other_cpu),
                 "box_side": float(np.median(sides[len(sides) // 2:])) if sides else None,
                 "lead_in_dropped": int(float(before.get("frames_dropped", 0))) - dropped_before,
@@ -294,7 +296,9 @@ def run(args: argparse.Namespace) -> int:
         "Live: images (mono8 346x260) and 1 ms mono event packets published in real time over DDS to the node "
         "as its own process (node defaults, so events_batch_ms 2); latency = detection arrival - image "
         "header stamp. Direct: the same stream through the node's processing core in this process, no DDS "
-        "(time per frame: its packets, the image, the model). "
+        "(time per frame: its packets, the image, the model). 'no detection' counts the images published "
+        "without an answer: the node's stale drops ('node drops') and the images it never received "
+        "('images lost': the subscription is best effort, as the default qos_reliability). "
         f"Events on random pixels ({100 * args.target_share:.0f} % on a static 40x40 square at the init box); "
         "'box side' is sqrt(w*h) of the node's boxes (second half of the run), "
         "'search side' the side of the direct core's search square at the end (the events of that "
@@ -306,8 +310,8 @@ def run(args: argparse.Namespace) -> int:
         f"{args.lead_in:g} s are not measured; the measured part starts at the node's first diagnostics "
         "report after that (its counters then) and lasts about --seconds; what the lead-in dropped is "
         "listed under the table.", "",
-        "| frames | events | latency p50 / p99 (ms) | no detection | node drops | packets lost | node CPU | publisher CPU | other CPU | box side | direct p50 / p99 (ms) | search side | DDS p50 / direct p50 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| frames | events | latency p50 / p99 (ms) | no detection | node drops | images lost | packets lost | node CPU | publisher CPU | other CPU | box side | direct p50 / p99 (ms) | search side | DDS p50 / direct p50 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r, d in rows:
         p50 = "-" if r["p50"] is None else f"{r['p50']:.1f}"
@@ -316,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
         side = "-" if r.get("box_side") is None else f"{r['box_side']:.0f}"
         lines.append(f"| {r['fps']:g} Hz | {r['mevs']:g} Mev/s | {p50} / {p99} | "
                      f"{r['images'] - r['answered']}/{r['images']} | {r['frames_dropped_node']} | "
+                     f"{r['images_not_received']} | "
                      f"{r['packets_not_received']}/{r['packets']} | {100 * r['cpu']:.0f} % | "
                      f"{100 * r['publisher_cpu']:.0f} % | {100 * r['other_cpu']:.0f} % | {side} | "
                      f"{d['p50']:.1f} / {d['p99']:.1f} | {d['search_side'] or '-'} | {ratio} |")

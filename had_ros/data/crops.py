@@ -15,6 +15,8 @@ Conventions
 - Events: :func:`crop_events_voxel` builds the voxel grid of only the events inside the crop's source
   square, on that square's pixel grid, and resizes it with the same transform. That equals computing
   the full-sensor voxel grid and cropping it like the RGB frame, without building the full grid.
+  A square that reaches off the sensor is area-resized from its on-sensor part alone (compiled
+  kernel; equal to cv2's INTER_AREA of the zero-padded square up to float32 rounding).
 
 Typical use::
 
@@ -25,6 +27,7 @@ Typical use::
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -166,7 +169,8 @@ def crop_events_voxel(events, transform: CropTransform, bins: int, t0: int, t1: 
     """Voxel grid (bins, out_size, out_size) float32 of the ``events`` with t0 <= t < t1 seen
     through ``transform`` (bins as had_ros.events.voxel_grid makes them). Events outside the crop
     square are ignored; the outside of the sensor is zero."""
-    from had_ros.events.container import Events  # lazy: keeps this module numpy + cv2 only
+    from had_ros.events import accel  # lazy: keeps this module numpy + cv2 only
+    from had_ros.events.container import Events
     from had_ros.events.representations import voxel_grid
 
     tf = transform
@@ -191,6 +195,15 @@ def crop_events_voxel(events, transform: CropTransform, bins: int, t0: int, t1: 
     part = voxel_grid(local, bins, iy1 - iy0, ix1 - ix0, t0, t1)
     if (ix0, iy0, ix1, iy1) == (tf.x0, tf.y0, tf.x0 + tf.side, tf.y0 + tf.side):
         grid = part
+    elif tf.side > tf.out_size and (k := accel.kernels()) is not None:
+        # a square reaching off the sensor (a lost target's can be 4x the sensor): area-resize
+        # the on-sensor part straight into the output, as cv2's INTER_AREA would the zero-padded
+        # square (equal to float32 rounding; no square-sized zeros, no resize of zeros)
+        j, w = area_tables(tf.side, tf.out_size)
+        out64 = np.zeros((bins, tf.out_size, tf.out_size))
+        k.area_resize_part(np.ascontiguousarray(part, np.float32), iy0 - tf.y0, ix0 - tf.x0, j, w, j, w,
+                           np.empty((iy1 - iy0, tf.out_size)), out64)
+        return out64.astype(np.float32)
     else:
         grid = np.zeros((part.shape[0], tf.side, tf.side), np.float32)
         grid[:, iy0 - tf.y0:iy1 - tf.y0, ix0 - tf.x0:ix1 - tf.x0] = part
@@ -202,6 +215,26 @@ def crop_events_voxel(events, transform: CropTransform, bins: int, t0: int, t1: 
     for b in range(grid.shape[0]):
         out[b] = _resize_square(np.ascontiguousarray(grid[b], dtype=np.float32), tf.out_size)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def area_tables(side: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Area-resize weights from ``side`` to ``size`` pixels (side > size), per input index i:
+    the two output indices its unit interval [i, i + 1) overlaps (j[i, 0] = floor(i * size /
+    side), j[i, 1] the next one, or the same one with weight 0) and the overlaps divided by
+    side / size (w[i, :]), so each output pixel is the mean of the input area it covers."""
+    scale = side / size
+    i = np.arange(side, dtype=np.float64)
+    j0 = np.minimum(np.floor(i / scale).astype(np.int64), size - 1)
+    edge = (j0 + 1) * scale  # right end of output pixel j0, in input units
+    w0 = np.minimum(i + 1, edge) - i
+    w1 = np.maximum(i + 1 - edge, 0.0)
+    j1 = np.where((w1 > 0) & (j0 + 1 < size), j0 + 1, j0)
+    w1 = np.where(j1 > j0, w1, 0.0)
+    j = np.stack([j0, j1], axis=1)
+    w = np.stack([w0, w1], axis=1) / scale
+    j.flags.writeable = w.flags.writeable = False  # shared by the cache
+    return j, w
 
 
 def _shift(a: np.ndarray, origin: int) -> np.ndarray:

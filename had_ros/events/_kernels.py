@@ -545,6 +545,82 @@ def evt3_decode_fast(words, state, width, height, x_out, y_out, t_out, p_out, tr
     return np.int64(n), nt, FAST_OK_COUNTED if counted else FAST_OK
 
 
+# -- mono packets and windows ----------------------------------------------------------------------
+@_jit
+def mono_decode(words, time_base, width, height, t_max, x_out, y_out, t_out, p_out):
+    """The 'mono' words (uint64: dt bits 0-31, x 32-47, y 48-62, polarity 63) of one packet into
+    the out arrays (as long as words), as MonoDecoder's numpy path: events outside the sensor
+    dropped, a kept event older than the newest kept one (``t_max``) raised to its time.
+    Returns (events written, new t_max, events raised, events outside)."""
+    n = 0
+    clamped = 0
+    for i in range(words.shape[0]):
+        w = words[i]
+        xi = np.uint16((w >> np.uint64(32)) & np.uint64(0xFFFF))
+        yi = np.uint16((w >> np.uint64(48)) & np.uint64(0x7FFF))
+        ti = time_base + np.int64(w & np.uint64(0xFFFFFFFF))
+        keep = (xi < width) & (yi < height)
+        if ti < t_max:
+            clamped += keep
+            ti = t_max
+        x_out[n] = xi
+        y_out[n] = yi
+        t_out[n] = ti
+        p_out[n] = np.uint8(w >> np.uint64(63))
+        if keep:
+            t_max = ti
+            n += 1
+    return np.int64(n), np.int64(t_max), np.int64(clamped), np.int64(words.shape[0] - n)
+
+
+@_jit
+def select_region(x, y, t, p, x0, y0, x1, y1, x_out, y_out, t_out, p_out):
+    """The events with x0 <= x < x1 and y0 <= y < y1, in order, into the out arrays (as long as
+    the input; written past the count too, branch-free); returns how many."""
+    n = 0
+    w = np.uint16(x1 - x0)
+    h = np.uint16(y1 - y0)
+    lx = np.uint16(x0)
+    ly = np.uint16(y0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        yi = y[i]
+        x_out[n] = xi
+        y_out[n] = yi
+        t_out[n] = t[i]
+        p_out[n] = p[i]
+        n += (np.uint16(xi - lx) < w) & (np.uint16(yi - ly) < h)
+    return np.int64(n)
+
+
+@_jit
+def area_resize_part(part, oy, ox, jy, wy, jx, wx, tmp, out):
+    """Area (box-filter) downscale of a square that is zero but for ``part`` (bins, h, w) at rows
+    oy.., columns ox..: out (bins, size, size) float64 zeros += the resized square, computed from
+    the part alone. Input index i (in the square) adds weight w?[i, k] to output index j?[i, k],
+    k = 0, 1 (tables from crops.area_tables). ``tmp``: (h, size) float64 scratch."""
+    bins, h, w = part.shape
+    size = out.shape[2]
+    for b in range(bins):
+        tmp[:, :] = 0.0
+        for r in range(h):
+            for c in range(w):
+                v = np.float64(part[b, r, c])
+                if v != 0.0:
+                    i = ox + c
+                    tmp[r, jx[i, 0]] += wx[i, 0] * v
+                    tmp[r, jx[i, 1]] += wx[i, 1] * v
+        for r in range(h):
+            i = oy + r
+            j0, j1 = jy[i, 0], jy[i, 1]
+            w0, w1 = wy[i, 0], wy[i, 1]
+            for c in range(size):
+                v = tmp[r, c]
+                if v != 0.0:
+                    out[b, j0, c] += w0 * v
+                    out[b, j1, c] += w1 * v
+
+
 # -- representations -----------------------------------------------------------------------------
 @_jit
 def is_sorted(t):

@@ -6,6 +6,7 @@ from collections import deque
 import numpy as np
 
 from had_ros.errors import DecodeError
+from had_ros.events import accel
 from had_ros.events.container import P_DTYPE, T_DTYPE, X_DTYPE, Y_DTYPE, Events
 
 
@@ -202,6 +203,12 @@ class EventAccumulator:
             if x1 <= x0 or y1 <= y0:
                 return Events.empty(self.width, self.height)
             if (x0, y0, x1, y1) != (0, 0, self.width, self.height):
+                k = accel.kernels()
+                if k is not None:  # one compiled pass, nogil (the node's intake thread runs meanwhile)
+                    m = len(t)
+                    out = np.empty(m, X_DTYPE), np.empty(m, Y_DTYPE), np.empty(m, T_DTYPE), np.empty(m, P_DTYPE)
+                    n = int(k.select_region(x, y, t, p, x0, y0, x1, y1, *out))
+                    return Events._trusted(*(a[:n] for a in out), self.width, self.height)
                 inside = _in_range(x, x0, x1)
                 inside &= _in_range(y, y0, y1)
                 keep = np.flatnonzero(inside)
