@@ -2,6 +2,7 @@
 sensor clock, init/reset, latest-first dropping, and every kind of bad input (counted, logged, and
 the core keeps answering). Real decoder, real accumulator, a real (tiny, untrained) model."""
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -467,3 +468,30 @@ def test_direct_replay_of_a_driver_like_bag(tmp_path, tracker_factory):
     ends = sorted(e.window[1] for e in out.values())
     assert ends[-1] > wrap_us * 1000 and np.all(np.diff(ends) > 30e6)
     assert all(e.status == STATUS_TRACKING for e in out.values())
+
+
+def test_warm_up_compiles_every_kernel_the_first_packets_and_frames_use():
+    """In a fresh process (kernels compiled earlier in this one would hide a gap): after
+    warm_up, the decoders', the region window's, the voxel grid's and the off-sensor area
+    resize's kernels have their signature, so the first live frames do not wait for them."""
+    import subprocess
+    import sys
+
+    code = """
+from had_ros.events import accel
+from had_ros.models.config import ModelConfig
+from had_ros.models.registry import build_model
+from had_ros.ros.core import TrackerCore
+from had_ros.tracking import build_tracker
+from ros_helpers import TINY
+core = TrackerCore(build_tracker(build_model(ModelConfig(**TINY)), backend="torch", threads=1))
+k = accel.kernels()
+names = ("evt3_decode_fast", "mono_decode", "select_region", "voxel_grid", "area_resize_part")
+assert not any(getattr(k, n).signatures for n in names)
+core.warm_up()
+print(sorted(n for n in names if not getattr(k, n).signatures))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=str(Path(__file__).parent))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

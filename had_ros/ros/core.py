@@ -691,9 +691,10 @@ class TrackerCore:
 
     def warm_up(self) -> float:
         """Compile and load what the first packet and frame would otherwise wait for (numba kernels
-        of the decoder and the voxel grid, the backend's first run) on a small synthetic input;
-        returns the seconds it took. Leaves no target behind."""
-        from had_ros.events import encode_evt3
+        of the evt3 and mono decoders, the buffer's region window, the voxel grid and the area
+        resize of a square reaching off the sensor, the backend's first run) on a small synthetic
+        input; returns the seconds it took. Leaves no target behind."""
+        from had_ros.events import encode_evt3, encode_mono
 
         t0 = time.perf_counter()
         rng = np.random.default_rng(0)
@@ -701,9 +702,18 @@ class TrackerCore:
         ev = Events.from_arrays(rng.integers(0, w, n), rng.integers(0, h, n), np.sort(rng.integers(0, 10**7, n)),
                                 rng.integers(0, 2, n), w, h)
         events = make_decoder("evt3", w, h).decode(encode_evt3(ev))
+        acc = EventAccumulator(w, h)
+        acc.push(make_decoder("mono", w, h).decode(encode_mono(ev, 0)))
+        acc.window(0, 10**7, region=(1, 1, w - 1, h - 1))
         frame = np.zeros((h, w, 3), np.uint8) if self.uses_rgb else None
         window = (0, 10**7)
         self.tracker.initialize(frame, events if self.uses_events else None, [20, 20, 16, 16], window=window)
+        self.tracker.track(frame, events if self.uses_events else None, window=window)
+        # a box whose search square is twice the model's search crop and reaches off the sensor
+        mc = self.tracker.model_config
+        side = math.ceil(2 * mc.search_size / mc.search_factor)
+        box = [w / 2 - side / 2, h / 2 - side / 2, side, side]
+        self.tracker.initialize(frame, events if self.uses_events else None, box, window=window)
         self.tracker.track(frame, events if self.uses_events else None, window=window)
         return time.perf_counter() - t0
 
