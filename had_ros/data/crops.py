@@ -201,7 +201,7 @@ def crop_events_voxel(events, transform: CropTransform, bins: int, t0: int, t1: 
         # square (equal to float32 rounding; no square-sized zeros, no resize of zeros)
         j, w = area_tables(tf.side, tf.out_size)
         out64 = np.zeros((bins, tf.out_size, tf.out_size))
-        k.area_resize_part(np.ascontiguousarray(part, np.float32), iy0 - tf.y0, ix0 - tf.x0, j, w, j, w,
+        k.area_resize_part(np.ascontiguousarray(part, np.float32), iy0 - tf.y0, ix0 - tf.x0, j, w,
                            np.empty((iy1 - iy0, tf.out_size)), out64)
         return out64.astype(np.float32)
     else:

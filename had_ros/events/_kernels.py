@@ -594,11 +594,12 @@ def select_region(x, y, t, p, x0, y0, x1, y1, x_out, y_out, t_out, p_out):
 
 
 @_jit
-def area_resize_part(part, oy, ox, jy, wy, jx, wx, tmp, out):
+def area_resize_part(part, oy, ox, j, wt, tmp, out):
     """Area (box-filter) downscale of a square that is zero but for ``part`` (bins, h, w) at rows
     oy.., columns ox..: out (bins, size, size) float64 zeros += the resized square, computed from
-    the part alone. Input index i (in the square) adds weight w?[i, k] to output index j?[i, k],
-    k = 0, 1 (tables from crops.area_tables). ``tmp``: (h, size) float64 scratch."""
+    the part alone. Input index i (a row or a column of the square) adds weight wt[i, k] to
+    output index j[i, k], k = 0, 1 (the tables of crops.area_tables; rows and columns share them,
+    the square being square). ``tmp``: (h, size) float64 scratch."""
     bins, h, w = part.shape
     size = out.shape[2]
     for b in range(bins):
@@ -608,12 +609,12 @@ def area_resize_part(part, oy, ox, jy, wy, jx, wx, tmp, out):
                 v = np.float64(part[b, r, c])
                 if v != 0.0:
                     i = ox + c
-                    tmp[r, jx[i, 0]] += wx[i, 0] * v
-                    tmp[r, jx[i, 1]] += wx[i, 1] * v
+                    tmp[r, j[i, 0]] += wt[i, 0] * v
+                    tmp[r, j[i, 1]] += wt[i, 1] * v
         for r in range(h):
             i = oy + r
-            j0, j1 = jy[i, 0], jy[i, 1]
-            w0, w1 = wy[i, 0], wy[i, 1]
+            j0, j1 = j[i, 0], j[i, 1]
+            w0, w1 = wt[i, 0], wt[i, 1]
             for c in range(size):
                 v = tmp[r, c]
                 if v != 0.0:
